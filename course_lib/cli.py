@@ -1,0 +1,86 @@
+"""The `course` command: a thin dispatcher to the rest of course_lib.
+
+Every subcommand has --help. A subcommand that is not built yet exits with status 1 and one line saying so.
+"""
+
+import click
+
+from course_lib import benches
+
+
+def _not_built_yet(command: str, issue: int) -> None:
+    raise click.ClickException(f"`course {command}` is not built yet (tracked in issue #{issue}).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rectified")
+def main() -> None:
+    """Rectified: run, check, release, grade and present the activation-functions course."""
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED)
+def lab(jupyter_args: tuple[str, ...]) -> None:
+    """Open JupyterLab on the first notebook (extra arguments go to jupyter lab, e.g. --no-browser)."""
+    from course_lib.launch import run_lab
+
+    run_lab(jupyter_args)
+
+
+@main.command()
+@click.argument("assignments", nargs=-1)
+def check(assignments: tuple[str, ...]) -> None:
+    """Instructor CI: release, autograde solution, blank and mutants for each assignment."""
+    _not_built_yet("check", 7)
+
+
+@main.command()
+@click.argument("assignments", nargs=-1)
+def release(assignments: tuple[str, ...]) -> None:
+    """Generate exercises/<assignment>/ from solutions/<assignment>/ with nbgrader."""
+    _not_built_yet("release", 7)
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--submissions", type=click.Path(), help="submitted/<student>/<assignment>/ folder or a .zip of it.")
+@click.option("--workers", type=int, help="Parallel sandboxes (default: the number of cores).")
+@click.option("--timeout", type=float, help="Wall-time cap per submission, seconds.")
+@click.option("--memory", type=int, help="Memory cap per submission, MB.")
+def grade(assignment: str, submissions: str | None, workers: int | None, timeout: float | None,
+          memory: int | None) -> None:
+    """Autograde a whole class, sandboxed and in parallel."""
+    _not_built_yet("grade", 8)
+
+
+@main.command()
+@click.argument("notebook", required=False)
+def slides(notebook: str | None) -> None:
+    """Render reveal.js slides of one notebook (or all) that work offline."""
+    _not_built_yet("slides", 9)
+
+
+@main.command()
+def site() -> None:
+    """Execute every notebook and write a static course site."""
+    _not_built_yet("site", 9)
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--list", "list_only", is_flag=True, help="List the benchmarks and exit.")
+@click.option("--quick", is_flag=True, help="Smoke run with tiny sizes (figures not meaningful).")
+def bench(names: tuple[str, ...], list_only: bool, quick: bool) -> None:
+    """Run benchmarks from bench/ (all, or the NAMES given) and print their figures."""
+    found = benches.available()
+    if list_only:
+        for name in found:
+            click.echo(f"{name:<20} {benches.describe(benches.load(name))}")
+        return
+    for name in names or found:
+        try:
+            module = benches.load(name)
+        except KeyError as err:
+            raise click.ClickException(err.args[0]) from None
+        click.echo(f"{name}: {benches.describe(module)}")
+        click.echo(benches.format_table(module.run(quick=quick)))
