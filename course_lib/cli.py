@@ -84,3 +84,7 @@ def bench(names: tuple[str, ...], list_only: bool, quick: bool) -> None:
             raise click.ClickException(err.args[0]) from None
         click.echo(f"{name}: {benches.describe(module)}")
         click.echo(benches.format_table(module.run(quick=quick)))
+
+
+if __name__ == "__main__":
+    main()

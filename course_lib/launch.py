@@ -13,7 +13,8 @@ def lab_argv(extra_args: tuple[str, ...] = (), root: Path | None = None, is_root
     """The JupyterLab command line: opens the first notebook; adds --allow-root only for the root user."""
     root = root or course_root()
     is_root_user = os.geteuid() == 0 if is_root_user is None else is_root_user
-    first = notebooks()[0].relative_to(root).as_posix() if notebooks() else "notebooks"
+    found = notebooks(root)
+    first = found[0].relative_to(root).as_posix() if found else "notebooks"
     argv = [sys.executable, "-m", "jupyterlab", first, f"--ServerApp.root_dir={root}"]
     if is_root_user:
         argv.append("--allow-root")

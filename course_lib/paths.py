@@ -17,6 +17,6 @@ def course_root() -> Path:
     return root
 
 
-def notebooks() -> list[Path]:
+def notebooks(root: Path | None = None) -> list[Path]:
     """The lecture notebooks in reading order (their file names start with 00_, 01_, ...)."""
-    return sorted((course_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    return sorted(((root or course_root()) / "notebooks").glob("[0-9][0-9]_*.ipynb"))

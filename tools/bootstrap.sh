@@ -14,9 +14,9 @@ STAMP="$VENV/.rectified-install-stamp"
 fail() { echo "error: $*" >&2; exit 1; }
 
 command -v "$PYTHON" >/dev/null 2>&1 ||
-  fail "'$PYTHON' was not found: Rectified needs Python 3.10-3.13 (install python3, or run: make PYTHON=/path/to/python3.11 ...)"
-"$PYTHON" -c 'import sys; sys.exit(not ((3, 10) <= sys.version_info[:2] <= (3, 13)))' 2>/dev/null ||
-  fail "Rectified needs Python 3.10-3.13, but '$PYTHON' is $("$PYTHON" -c 'import platform; print(platform.python_version())' 2>/dev/null || echo 'not runnable'); run: make PYTHON=/path/to/python3.11 ..."
+  fail "'$PYTHON' was not found: Rectified needs Python 3.11-3.13 (install python3, or run: make PYTHON=/path/to/python3.11 ...)"
+"$PYTHON" -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] <= (3, 13)))' 2>/dev/null ||
+  fail "Rectified needs Python 3.11-3.13, but '$PYTHON' is $("$PYTHON" -c 'import platform; print(platform.python_version())' 2>/dev/null || echo 'not runnable'); run: make PYTHON=/path/to/python3.11 ..."
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null ||
   fail "'$PYTHON' lacks the venv module: install it (on Debian/Ubuntu: apt-get install python3-venv)"
 

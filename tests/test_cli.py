@@ -1,0 +1,54 @@
+"""The `course` command: every subcommand documents itself; unfinished ones fail in one clear line."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from course_lib.cli import main
+from course_lib.launch import lab_argv
+
+SUBCOMMANDS = ["lab", "check", "release", "grade", "slides", "site", "bench"]
+NOT_BUILT_YET = {"grade": ["grade", "ex01_activations"], "slides": ["slides"], "site": ["site"],
+                 "check": ["check"], "release": ["release"]}
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_every_subcommand_has_help(name):
+    result = CliRunner().invoke(main, [name, "--help"])
+    assert result.exit_code == 0 and "Usage: main " + name in result.output
+
+
+@pytest.mark.parametrize("name", sorted(NOT_BUILT_YET))
+def test_an_unfinished_subcommand_exits_nonzero_with_one_line(name):
+    result = subprocess.run([sys.executable, "-m", "course_lib.cli", *NOT_BUILT_YET[name]],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "not built yet" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_course_command_is_installed_as_a_console_script():
+    course = Path(sys.executable).parent / "course"
+    result = subprocess.run([str(course), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "Rectified" in result.stdout
+
+
+def test_lab_adds_allow_root_only_for_the_root_user(tmp_path):
+    assert "--allow-root" in lab_argv(root=tmp_path, is_root_user=True)
+    assert "--allow-root" not in lab_argv(root=tmp_path, is_root_user=False)
+
+
+def test_lab_opens_the_first_notebook_and_passes_extra_arguments(course_root):
+    argv = lab_argv(("--no-browser",), root=course_root, is_root_user=False)
+    assert argv[3] == "notebooks/00_welcome.ipynb"
+    assert argv[-1] == "--no-browser"
+
+
+def test_bench_lists_the_benchmarks_and_rejects_an_unknown_one():
+    listed = CliRunner().invoke(main, ["bench", "--list"])
+    assert listed.exit_code == 0 and "kernel_threads" in listed.output
+    unknown = CliRunner().invoke(main, ["bench", "nope"])
+    assert unknown.exit_code == 1 and "no benchmark 'nope'; available:" in unknown.output
