@@ -9,11 +9,12 @@ gradient goes to one of them (the one `torch.max` returns), never split.
 import torch
 from torch import nn
 
-ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "sigmoid", "tanh", "maxout")
+# "identity" builds a purely linear network: the baseline that shows why a nonlinearity is needed.
+ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "sigmoid", "tanh", "maxout", "identity")
 
 # The nonlinearity whose gain Kaiming init uses for each activation (see `init_weights`).
 _INIT_GAIN_FOR = {"leaky_relu": "leaky_relu", "prelu": "leaky_relu", "tanh": "tanh", "sigmoid": "sigmoid",
-                  "maxout": "linear"}
+                  "maxout": "linear", "identity": "linear"}
 
 
 class GroupMax(nn.Module):
@@ -64,7 +65,8 @@ class Maxout(nn.Module):
 
 
 _FACTORIES = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "prelu": nn.PReLU, "elu": nn.ELU, "gelu": nn.GELU,
-              "silu": nn.SiLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "maxout": GroupMax}
+              "silu": nn.SiLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "maxout": GroupMax,
+              "identity": nn.Identity}
 
 
 def make_activation(name: str, **kw) -> nn.Module:

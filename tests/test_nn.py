@@ -219,3 +219,14 @@ def test_kaiming_for_maxout_uses_gain_one_which_keeps_the_second_moment():
 def test_init_weights_rejects_unknown_scheme():
     with pytest.raises(ValueError, match="kaiming, xavier, torch"):
         init_weights(nn.Linear(2, 2), scheme="orthogonal")
+
+
+def test_identity_mlp_collapses_to_one_affine_map():
+    torch.manual_seed(0)
+    net = mlp([2, 8, 8, 3], activation="identity")
+    x = torch.randn(50, 2)
+    weights = [m.weight for m in net if isinstance(m, torch.nn.Linear)]
+    biases = [m.bias for m in net if isinstance(m, torch.nn.Linear)]
+    w = weights[2] @ weights[1] @ weights[0]
+    b = weights[2] @ (weights[1] @ biases[0] + biases[1]) + biases[2]
+    torch.testing.assert_close(net(x), x @ w.T + b)
