@@ -27,18 +27,46 @@ def lab(jupyter_args: tuple[str, ...]) -> None:
     run_lab(jupyter_args)
 
 
+def _assignments(names: tuple[str, ...]) -> list[str]:
+    from course_lib.grading.sources import assignments
+
+    known = assignments()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise click.ClickException(f"no assignment {', '.join(unknown)} in solutions/; known: {', '.join(known)}")
+    return list(names) or known
+
+
 @main.command()
 @click.argument("assignments", nargs=-1)
-def check(assignments: tuple[str, ...]) -> None:
-    """Instructor CI: release, autograde solution, blank and mutants for each assignment."""
-    _not_built_yet("check", 7)
+@click.option("--workers", type=int, help="Parallel autograders (default: the number of cores).")
+def check(assignments: tuple[str, ...], workers: int | None) -> None:
+    """Instructor CI: release, autograde solution, blank and mutants for each assignment (default: all)."""
+    from course_lib.grading.check import check as check_assignment
+    from course_lib.grading.check import format_table
+    from course_lib.grading.sources import SourceError
+
+    try:
+        results = [check_assignment(a, workers) for a in _assignments(assignments)]
+    except SourceError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(format_table(results))
+    if not all(r.ok for r in results):
+        raise click.ClickException("an assignment's solution lost points, its blank scored, or a mutant survived")
 
 
 @main.command()
 @click.argument("assignments", nargs=-1)
 def release(assignments: tuple[str, ...]) -> None:
-    """Generate exercises/<assignment>/ from solutions/<assignment>/ with nbgrader."""
-    _not_built_yet("release", 7)
+    """Generate exercises/<assignment>/ from solutions/<assignment>/ with nbgrader (default: all)."""
+    from course_lib.grading.release import release as release_assignments
+    from course_lib.grading.sources import SourceError
+
+    try:
+        for folder in release_assignments(_assignments(assignments)):
+            click.echo(f"released {folder}")
+    except SourceError as err:
+        raise click.ClickException(str(err)) from None
 
 
 @main.command()

@@ -1,0 +1,134 @@
+"""`course check`: the instructor's CI for an assignment.
+
+Releases the assignment in a scratch course, then autogrades with nbgrader: the full solution (must get every
+autograded point), the untouched student version (must get 0) and each mutant in solutions/<a>/mutants.toml,
+a plausible wrong solution (must lose points). Submissions are graded in parallel, each with its own copy of
+the scratch gradebook, so no two processes write one SQLite file.
+"""
+
+import os
+import shutil
+import tempfile
+import tomllib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import nbformat
+
+from course_lib.grading.nbgrader_api import api
+from course_lib.grading.release import generate
+from course_lib.grading.sources import SourceError, read_source
+from course_lib.paths import course_root
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A plausible wrong solution: in cell `cell`, the text `find` replaced by `replace`."""
+
+    name: str
+    cell: str
+    find: str
+    replace: str
+
+
+@dataclass(frozen=True)
+class Score:
+    """Autograded points of one submission, and the test cells that lost points."""
+
+    student: str
+    points: float
+    max_points: float
+    failed_tests: tuple[str, ...] = ()
+
+
+@dataclass
+class CheckResult:
+    assignment: str
+    solution: Score
+    blank: Score
+    mutants: dict[str, Score] = field(default_factory=dict)
+
+    @property
+    def killed(self) -> list[str]:
+        return [name for name, s in self.mutants.items() if s.points < self.solution.max_points]
+
+    @property
+    def ok(self) -> bool:
+        full = self.solution.points == self.solution.max_points
+        return full and self.blank.points == 0 and len(self.killed) == len(self.mutants)
+
+
+def load_mutants(assignment: str) -> list[Mutant]:
+    path = course_root() / "solutions" / assignment / "mutants.toml"
+    if not path.exists():
+        return []
+    try:
+        entries = tomllib.loads(path.read_text())["mutant"]
+        return [Mutant(**entry) for entry in entries]
+    except (tomllib.TOMLDecodeError, KeyError, TypeError) as err:
+        raise SourceError(f"{path}: malformed mutants file ({type(err).__name__}: {err})") from None
+
+
+def mutate(nb, mutant: Mutant, assignment: str):
+    """A copy of the source notebook with the mutant applied; the text must occur exactly once in the cell."""
+    nb = nbformat.from_dict(nb)
+    cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == mutant.cell]
+    if len(cells) != 1 or cells[0].source.count(mutant.find) != 1:
+        raise SourceError(f"solutions/{assignment}/mutants.toml: mutant '{mutant.name}': the text to replace "
+                          f"must occur exactly once in cell '{mutant.cell}'")
+    cells[0].source = cells[0].source.replace(mutant.find, mutant.replace)
+    return nb
+
+
+def _autograde_one(root: str, assignment: str, student: str) -> Score:
+    """Autograde one submission with a private copy of the gradebook (runs in a worker process)."""
+    from nbgrader.api import Gradebook
+
+    db = Path(root) / f"gradebook-{student}.db"
+    shutil.copy(Path(root) / "gradebook.db", db)
+    result = api(Path(root), f"sqlite:///{db}").autograde(assignment, student, force=True, create=True)
+    if not result["success"]:
+        return Score(student, 0.0, float("nan"), ("autograde failed: " + (result["error"] or "")[-300:],))
+    with Gradebook(f"sqlite:///{db}") as gradebook:
+        submission = gradebook.find_submission(assignment, student)
+        failed = tuple(g.name for nb in submission.notebooks for g in nb.grades
+                       if g.cell_type == "code" and g.score < g.max_score)
+        return Score(student, submission.code_score, submission.max_code_score, failed)
+
+
+def _submit(root: Path, assignment: str, student: str, nb) -> None:
+    folder = root / "submitted" / student / assignment
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / f"{assignment}.ipynb")
+
+
+def check(assignment: str, workers: int | None = None) -> CheckResult:
+    """Release, then autograde solution, blank and every mutant of `assignment`."""
+    source = read_source(assignment)
+    mutants = load_mutants(assignment)
+    submissions = {"solution": source, **{f"mutant-{i:02d}": mutate(source, m, assignment)
+                                          for i, m in enumerate(mutants, 1)}}
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        released = generate(assignment, root)
+        submissions["blank"] = nbformat.read(released / f"{assignment}.ipynb", as_version=4)
+        for student, nb in submissions.items():
+            _submit(root, assignment, student, nb)
+        workers = workers or os.cpu_count() or 1
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            futures = {s: pool.submit(_autograde_one, scratch, assignment, s) for s in submissions}
+            scores = {s: f.result() for s, f in futures.items()}
+    return CheckResult(assignment, scores["solution"], scores["blank"],
+                       {m.name: scores[f"mutant-{i:02d}"] for i, m in enumerate(mutants, 1)})
+
+
+def format_table(results: list[CheckResult]) -> str:
+    """assignment | solution | blank | mutants killed, one line each, plus surviving mutants."""
+    lines = [f"{'assignment':<20} {'solution':>10} {'blank':>8} {'mutants killed':>15}"]
+    for r in results:
+        lines.append(f"{r.assignment:<20} {r.solution.points:>4g} / {r.solution.max_points:<3g} "
+                     f"{r.blank.points:>8g} {len(r.killed):>7} / {len(r.mutants):<6}")
+        lines += [f"    survived: {name}" for name in r.mutants if name not in r.killed]
+    return "\n".join(lines)

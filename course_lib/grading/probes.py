@@ -1,0 +1,54 @@
+"""Run a student's function on the grader's inputs and keep only plain data.
+
+An `Outcome` holds a float64 numpy copy of what came back (plus its dtype and type name) or the error it
+raised, so nothing the student's code returns (a subclass, an object with a custom __eq__) reaches the
+comparison. Inputs are copied before each call, so a function that writes into its argument cannot change
+the next call's input or the reference's.
+"""
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one call produced: `value` (float64 array) with `dtype` and `type_name`, or `error`."""
+
+    value: np.ndarray | None
+    dtype: str | None = None
+    type_name: str | None = None
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def _plain(result) -> Outcome:
+    """Copy a returned value into plain data; anything not array-like becomes an error outcome."""
+    type_name = type(result).__name__
+    if not isinstance(result, np.ndarray | float | int | np.floating | np.integer):
+        return Outcome(None, None, type_name, f"returned a {type_name}, not a numpy array")
+    array = np.array(result)  # an exact ndarray (subclasses dropped), never a view of student memory
+    if array.dtype.kind not in "fiub":
+        return Outcome(None, str(array.dtype), type_name, f"returned an array of dtype {array.dtype}")
+    return Outcome(array.astype(np.float64), str(array.dtype), type_name)
+
+
+def call(fn: Callable, *args) -> Outcome:
+    """fn(*copies of args) as an Outcome; an exception becomes `error` ("ValueError: message") and numpy
+    floating-point warnings (overflow, invalid value, division by zero; not harmless underflow) are kept."""
+    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn", under="ignore"):
+        warnings.simplefilter("always")
+        try:
+            outcome = _plain(fn(*copies))
+        except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
+            outcome = Outcome(None, error=f"{type(err).__name__}: {err}")
+    found = tuple(sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)}))
+    return replace(outcome, warnings=found)
+
+
+def elementwise(fn: Callable, inputs: Sequence[np.ndarray], *extra) -> list[Outcome]:
+    """One Outcome per input: fn(x, *extra)."""
+    return [call(fn, x, *extra) for x in inputs]

@@ -1,0 +1,39 @@
+"""`course release`: generate exercises/<assignment>/ from solutions/<assignment>/ with nbgrader.
+
+Every requested source is validated first; each release is generated in a scratch folder with a scratch
+gradebook and only then swapped into exercises/, so a failure leaves the course exactly as it was.
+"""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from course_lib.grading.nbgrader_api import api
+from course_lib.grading.sources import SourceError, read_source
+from course_lib.paths import course_root
+
+
+def generate(assignment: str, scratch_root: Path) -> Path:
+    """Copy the source into `scratch_root`, run nbgrader's generate_assignment there; return the release."""
+    shutil.copytree(course_root() / "solutions" / assignment, scratch_root / "solutions" / assignment)
+    result = api(scratch_root, f"sqlite:///{scratch_root}/gradebook.db").generate_assignment(assignment, force=True)
+    if not result["success"]:
+        last_error = [line for line in result["log"].splitlines() if "[ERROR]" in line][-1:]
+        raise SourceError(f"nbgrader could not release {assignment}: {' '.join(last_error) or result['error']}")
+    return scratch_root / "exercises" / assignment
+
+
+def release(assignments: list[str], root: Path | None = None) -> list[Path]:
+    """Release each assignment into root/exercises/ (default: the course). Returns the released folders."""
+    root = root or course_root()
+    for assignment in assignments:
+        read_source(assignment)
+    released = []
+    for assignment in assignments:
+        with tempfile.TemporaryDirectory() as scratch:
+            fresh = generate(assignment, Path(scratch))
+            target = root / "exercises" / assignment
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(fresh, target)
+        released.append(target)
+    return released

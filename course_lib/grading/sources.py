@@ -1,0 +1,60 @@
+"""Validating an assignment's instructor source before anything is generated from it.
+
+A bad source (missing, unreadable, two cells with one grade id, a test cell without points) raises
+SourceError naming the file and the cell, so `course release` and `course check` stop before they write.
+"""
+
+from pathlib import Path
+
+import nbformat
+
+from course_lib.paths import course_root
+
+
+class SourceError(ValueError):
+    """An assignment's source notebook cannot be released; the message names the file and the cell."""
+
+
+def assignments(root: Path | None = None) -> list[str]:
+    """Every assignment with a folder in solutions/, sorted."""
+    source = (root or course_root()) / "solutions"
+    return sorted(p.name for p in source.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def source_notebook(assignment: str, root: Path | None = None) -> Path:
+    return (root or course_root()) / "solutions" / assignment / f"{assignment}.ipynb"
+
+
+def _cell_label(index: int, cell) -> str:
+    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    return f"cell {index}" + (f" ('{grade_id}')" if grade_id else "")
+
+
+def read_source(assignment: str, root: Path | None = None) -> nbformat.NotebookNode:
+    """The validated source notebook of `assignment`."""
+    path = source_notebook(assignment, root)
+    if not path.exists():
+        raise SourceError(f"{path}: no source notebook (expected solutions/{assignment}/{assignment}.ipynb)")
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as err:  # noqa: BLE001 - any parse failure is reported the same way
+        raise SourceError(f"{path}: not a readable notebook ({type(err).__name__}: {err})") from None
+    _check_cells(path, nb)
+    return nb
+
+
+def _check_cells(path: Path, nb) -> None:
+    seen: dict[str, int] = {}
+    for index, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader")
+        if not meta:
+            continue
+        grade_id = meta.get("grade_id")
+        if grade_id in seen:
+            raise SourceError(f"{path}: cells {seen[grade_id]} and {index} share the grade id '{grade_id}'")
+        seen[grade_id] = index
+        if meta.get("grade") and not meta.get("points"):
+            raise SourceError(f"{path}: {_cell_label(index, cell)} is graded but has no points")
+    if not any(c.metadata.get("nbgrader", {}).get("grade") for c in nb.cells):
+        raise SourceError(f"{path}: no graded cells (no autograder tests and no manually graded answers)")

@@ -1,0 +1,85 @@
+"""Compare plain outcomes with the reference and explain a failure the way a teacher would.
+
+Nothing here calls student code: every function takes `Outcome`s (plain data) and reference arrays, so the
+verdict can be computed in a process the submission cannot touch.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from course_lib.grading.probes import Outcome
+
+
+@dataclass(frozen=True)
+class Misconception:
+    """A plausible wrong answer (`wrong`, a function of the input) and the message that names it."""
+
+    wrong: Callable[[np.ndarray], np.ndarray]
+    message: str
+
+
+def _describe_input(x: np.ndarray, hidden: bool) -> str:
+    if hidden:
+        return f"a hidden test input (shape {x.shape}, dtype {x.dtype})"
+    return f"input shape {x.shape}, dtype {x.dtype}: {np.array2string(x, precision=3, threshold=12)}"
+
+
+# Tolerances by input dtype: float32 answers computed by another correct formula differ in the 6th digit.
+TOLERANCES = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-6)}
+
+
+def _tolerance(x: np.ndarray) -> tuple[float, float]:
+    return TOLERANCES.get(str(x.dtype), TOLERANCES["float32"])
+
+
+def _first_problem(outcome: Outcome, x: np.ndarray, expected: np.ndarray, warn_free: bool) -> str | None:
+    """What is wrong with one outcome (None when it matches)."""
+    rtol, atol = _tolerance(x)
+    if outcome.error:
+        return outcome.error
+    if outcome.value.shape != expected.shape:
+        return f"returned shape {outcome.value.shape}, expected {expected.shape} (the input's shape)"
+    if outcome.dtype != str(x.dtype):
+        return f"returned dtype {outcome.dtype} for a {x.dtype} input: keep the input's dtype"
+    if not np.allclose(outcome.value, expected, rtol=rtol, atol=atol, equal_nan=True):
+        bad = ~np.isclose(outcome.value, expected, rtol=rtol, atol=atol, equal_nan=True)
+        return f"wrong values at {int(bad.sum())} of {bad.size} elements"
+    if warn_free and outcome.warnings:
+        return f"numpy warned '{outcome.warnings[0]}': use a form that cannot overflow for large |x|"
+    return None
+
+
+def _reproduces(outcome: Outcome, x: np.ndarray, wrong: Callable) -> bool:
+    rtol, atol = _tolerance(x)
+    with np.errstate(all="ignore"):
+        expected = np.asarray(wrong(x), dtype=np.float64)
+    return (outcome.value is not None and outcome.value.shape == expected.shape
+            and np.allclose(outcome.value, expected, rtol=rtol, atol=atol, equal_nan=True))
+
+
+def _named_misconception(outcomes, inputs, misconceptions) -> str | None:
+    """The message of the first misconception that reproduces every outcome, if any."""
+    for m in misconceptions:
+        if all(_reproduces(o, x, m.wrong) for o, x in zip(outcomes, inputs, strict=True)):
+            return m.message
+    return None
+
+
+def elementwise_verdict(name: str, outcomes: Sequence[Outcome], inputs: Sequence[np.ndarray],
+                        expected: Sequence[np.ndarray], misconceptions: Sequence[Misconception] = (),
+                        hidden: bool = False, warn_free: bool = False) -> str | None:
+    """None if every outcome matches `expected`; otherwise one message for the student.
+
+    A known misconception is named first; else the first failing input is described (only by shape and dtype
+    when `hidden`, so hidden inputs are never revealed). `warn_free` also fails outcomes that made numpy warn."""
+    problems = [(x, _first_problem(o, x, e, warn_free)) for o, x, e in zip(outcomes, inputs, expected, strict=True)]
+    failing = [(x, p) for x, p in problems if p]
+    if not failing:
+        return None
+    named = _named_misconception(outcomes, inputs, misconceptions)
+    if named:
+        return f"{name}: {named}"
+    x, problem = failing[0]
+    return f"{name}: {problem} on {_describe_input(x, hidden)} ({len(failing)} of {len(inputs)} test inputs fail)"
