@@ -25,9 +25,19 @@ def source_notebook(assignment: str, root: Path | None = None) -> Path:
     return (root or course_root()) / "solutions" / assignment / f"{assignment}.ipynb"
 
 
+def grade_id(cell) -> str | None:
+    """The nbgrader grade id of a cell, or None for a cell nbgrader does not track."""
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def is_answer(cell) -> bool:
+    """True for a cell the student writes in (nbgrader solution cell, code or written answer)."""
+    return bool(cell.metadata.get("nbgrader", {}).get("solution"))
+
+
 def _cell_label(index: int, cell) -> str:
-    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-    return f"cell {index}" + (f" ('{grade_id}')" if grade_id else "")
+    gid = grade_id(cell)
+    return f"cell {index}" + (f" ('{gid}')" if gid else "")
 
 
 def read_source(assignment: str, root: Path | None = None) -> nbformat.NotebookNode:
@@ -50,10 +60,10 @@ def _check_cells(path: Path, nb) -> None:
         meta = cell.metadata.get("nbgrader")
         if not meta:
             continue
-        grade_id = meta.get("grade_id")
-        if grade_id in seen:
-            raise SourceError(f"{path}: cells {seen[grade_id]} and {index} share the grade id '{grade_id}'")
-        seen[grade_id] = index
+        gid = meta.get("grade_id")
+        if gid in seen:
+            raise SourceError(f"{path}: cells {seen[gid]} and {index} share the grade id '{gid}'")
+        seen[gid] = index
         if meta.get("grade") and not meta.get("points"):
             raise SourceError(f"{path}: {_cell_label(index, cell)} is graded but has no points")
     if not any(c.metadata.get("nbgrader", {}).get("grade") for c in nb.cells):
