@@ -1,0 +1,131 @@
+"""Run one submission's notebook in a bubblewrap sandbox with caps, and return plain results.
+
+Inside: no network (own empty network namespace with its own loopback, so the kernel and its client, both
+inside, still talk), its own process and IPC namespaces, a read-only view of the machine with the course
+folder hidden except course_lib/ and the environment, an empty writable /tmp as HOME, and one folder
+(/tmp/submission) holding only this notebook. The executor runs as an unprivileged user (one uid per worker),
+with caps on address space, processes (a fork bomb stops at the cap) and wall time (the whole sandbox is
+killed). Nothing here trusts what runs inside: the caller reads back files of bounded size.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from course_lib.paths import course_root
+
+SANDBOX_DIR = "/tmp/submission"  # inside the sandbox's own empty /tmp
+BASE_UID = 61000
+MAX_READ_BYTES = 50 * 2**20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps for one submission: wall seconds, address space (MB), processes+threads, output per cell (bytes)."""
+
+    wall_s: float = 120.0
+    memory_mb: int = 4000
+    processes: int = 128
+    cell_output: int = 100_000
+    cell_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """The executed notebook (None if none came back), how the run ended, and its wall time."""
+
+    notebook: nbformat.NotebookNode | None
+    status: str
+    seconds: float
+    workdir: Path
+
+
+def bwrap_available() -> bool:
+    return shutil.which("bwrap") is not None and shutil.which("setpriv") is not None
+
+
+def _read_only_binds() -> list[str]:
+    """Hide the course folder and /root, then show back course_lib, the env and the base Python."""
+    root = course_root()
+    env = Path(sys.prefix)
+    base = Path(sys.base_prefix).resolve()
+    args = ["--ro-bind", "/", "/", "--perms", "0755", "--tmpfs", str(root)]
+    for path in (root / "course_lib", root / "pyproject.toml"):
+        args += ["--ro-bind", str(path), str(path)]
+    args += ["--perms", "0755", "--tmpfs", "/root", "--perms", "1777", "--tmpfs", "/tmp"]
+    for path in (env, base):
+        args += _parents(path) + ["--ro-bind", str(path), str(path)]
+    return args
+
+
+def _parents(path: Path) -> list[str]:
+    """--dir for each missing parent of `path` inside the hidden folders, world-readable."""
+    args = []
+    for parent in reversed(path.parents):
+        if str(parent) not in ("/", "/root", "/tmp", str(course_root())) and (
+                str(parent).startswith(("/root/", str(course_root()) + "/"))):
+            args += ["--perms", "0755", "--dir", str(parent)]
+    return args
+
+
+def command(workdir: Path, limits: Limits, worker: int = 0) -> list[str]:
+    """The full command line: bwrap, then prlimit and setpriv, then the executor."""
+    uid = str(BASE_UID + worker)
+    return [
+        "bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--die-with-parent", "--new-session", *_read_only_binds(),
+        "--bind", str(workdir), SANDBOX_DIR, "--proc", "/proc", "--dev", "/dev", "--chdir", SANDBOX_DIR,
+        "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1", "--setenv", "MPLBACKEND", "Agg",
+        "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+        "--", "prlimit", f"--nproc={limits.processes}", f"--as={limits.memory_mb * 2**20}", "--core=0",
+        "--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+        "--bounding-set=-all", "--",
+        sys.executable, "-m", "course_lib.grading.executor", f"{SANDBOX_DIR}/in.ipynb", f"{SANDBOX_DIR}/out.ipynb",
+        f"--cell-timeout={limits.cell_timeout_s}", f"--max-cell-output={limits.cell_output}",
+    ]
+
+
+def _reap(uid: int, seconds: float = 10.0) -> None:
+    """Kill every process left with the worker's uid and wait until none is left (the pid namespace dies
+    with bwrap, but its teardown is not instant)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if subprocess.run(["pkill", "-KILL", "-U", str(uid)], capture_output=True).returncode == 1:
+            return  # pkill: no process matched
+        time.sleep(0.05)
+
+
+def _read_back(path: Path) -> nbformat.NotebookNode | None:
+    """The executed notebook if it came back as a readable file of bounded size."""
+    if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_READ_BYTES:
+        return None
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - whatever the sandbox left, an unreadable file means no result
+        return None
+
+
+def run(notebook: nbformat.NotebookNode, workdir: Path, limits: Limits = Limits(), worker: int = 0) -> SandboxResult:
+    """Execute `notebook` in a fresh sandbox whose only writable folder is `workdir` (created, emptied)."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    nbformat.write(notebook, workdir / "in.ipynb")
+    os.chmod(workdir, 0o777)
+    start = time.monotonic()
+    try:
+        done = subprocess.run(command(workdir, limits, worker), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              stdin=subprocess.DEVNULL, timeout=limits.wall_s, start_new_session=True)
+        last_line = done.stdout[-2000:].decode(errors="replace").strip().splitlines()[-1:] or ["no status"]
+        status = last_line[0] if done.returncode == 0 else f"crashed: the sandbox exited with {done.returncode}"
+    except subprocess.TimeoutExpired:
+        status = f"timeout: over the {limits.wall_s:g} s wall-time cap"
+    _reap(BASE_UID + worker)
+    seconds = time.monotonic() - start
+    return SandboxResult(_read_back(workdir / "out.ipynb"), status, seconds, workdir)
