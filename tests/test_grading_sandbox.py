@@ -43,8 +43,9 @@ def test_there_is_no_network(tmp_path):
 
 
 def test_solutions_gradebook_and_home_are_invisible_and_nothing_is_writable_outside(tmp_path, course_root):
+    forbidden = str(course_root / "course_lib" / "x")
     probe = (f"import os\nprint(sorted(os.listdir({str(course_root)!r})), os.listdir('/root'), os.getuid())\n"
-             f"try:\n    open({str(course_root / 'course_lib' / 'x')!r}, 'w')\nexcept OSError as e:\n    print('denied')")
+             f"try:\n    open({forbidden!r}, 'w')\nexcept OSError:\n    print('denied')")
     listing, denied = _texts(_run(tmp_path, probe))[0].splitlines()
     visible, home, uid = listing.split("] ")
     assert visible + "]" == "['.venv', 'course_lib', 'pyproject.toml']"  # no solutions/, .git, gradebook
