@@ -77,8 +77,28 @@ def release(assignments: tuple[str, ...]) -> None:
 @click.option("--memory", type=int, help="Memory cap per submission, MB.")
 def grade(assignment: str, submissions: str | None, workers: int | None, timeout: float | None,
           memory: int | None) -> None:
-    """Autograde a whole class, sandboxed and in parallel."""
-    _not_built_yet("grade", 8)
+    """Autograde a whole class, sandboxed and in parallel; write the gradebook, grades.csv and feedback."""
+    from pathlib import Path
+
+    from course_lib.grading.decide import UndecidableCheck
+    from course_lib.grading.grade import grade as grade_class
+    from course_lib.grading.intake import IntakeError
+    from course_lib.grading.sandbox import Limits, bwrap_available
+    from course_lib.grading.sources import SourceError
+
+    _assignments((assignment,))
+    if not bwrap_available():
+        raise click.ClickException("grading runs submissions in bubblewrap: install it (apt-get install bubblewrap)")
+    limits = Limits(**{k: v for k, v in {"wall_s": timeout, "memory_mb": memory}.items() if v})
+    try:
+        results = grade_class(assignment, Path(submissions) if submissions else None, workers, limits)
+    except (SourceError, IntakeError, UndecidableCheck) as err:
+        raise click.ClickException(str(err)) from None
+    counts = {}
+    for g in results:
+        counts[g.status] = counts.get(g.status, 0) + 1
+    click.echo(f"{assignment}: {len(results)} submissions: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    click.echo("wrote grades.csv, the nbgrader gradebook, autograded/ and feedback/")
 
 
 @main.command()

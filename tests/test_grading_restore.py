@@ -106,3 +106,12 @@ def test_a_duplicated_grade_id_grades_the_first_copy_and_is_flagged():
 def test_restored_answer_cells_never_contain_the_solution(gid):
     restored, _ = restore(SOURCE, RELEASED, _student())
     assert "BEGIN SOLUTION" not in _cell(restored, gid).source
+
+
+def test_a_cell_whose_grade_id_was_changed_is_ignored_and_flagged():
+    student = _student()
+    _cell(student, "test_relu").metadata["nbgrader"]["grade_id"] = "my_own_test"
+    restored, flags = restore(SOURCE, RELEASED, student)
+    assert _cell(restored, "test_relu").source == _cell(SOURCE, "test_relu").source
+    assert "unknown grade id 'my_own_test' (cell ignored)" in flags
+    assert "deleted cell 'test_relu' (restored)" in flags

@@ -7,6 +7,8 @@ grader's disk or memory. The executed notebook is written to OUT in every case.
 """
 
 import argparse
+import json
+import os
 import sys
 
 import nbformat
@@ -43,14 +45,27 @@ class CappedClient(NotebookClient):
         return out
 
 
+def _log_size() -> int | None:
+    """Bytes in the probe log now (None without one): lets a trusted run attribute records to cells."""
+    path = os.environ.get("RECTIFIED_PROBE_LOG")
+    return os.path.getsize(path) if path and os.path.exists(path) else (0 if path else None)
+
+
 def execute(nb, cell_timeout: float, max_cell_output: int, kernel: str = "rectified",
-            save=lambda nb: None) -> str:
-    """Execute `nb` in place, calling save(nb) after every cell so a killed run keeps what it executed;
-    return "ok", "crashed: ..." (the kernel died) or "timeout: ..."."""
+            save=lambda nb, offsets: None) -> str:
+    """Execute `nb` in place, calling save(nb, offsets) after every cell so a killed run keeps what it
+    executed (offsets: cell index -> probe-log size after that cell); return "ok", "crashed: ..." (the
+    kernel died) or "timeout: ..."."""
     client = CappedClient(nb, kernel_name=kernel, timeout=cell_timeout, allow_errors=True,
                           interrupt_on_timeout=True, record_timing=False)
     client.max_cell_output = max_cell_output
-    client.on_cell_executed = lambda **_: save(nb)
+    offsets: dict[int, int | None] = {}
+
+    def after_cell(cell_index, **_):
+        offsets[cell_index] = _log_size()
+        save(nb, offsets)
+
+    client.on_cell_executed = after_cell
     try:
         client.execute()
     except DeadKernelError as err:
@@ -68,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-cell-output", type=int, default=100_000)
     args = parser.parse_args(argv)
     nb = nbformat.read(args.notebook_in, as_version=4)
-    status = execute(nb, args.cell_timeout, args.max_cell_output, save=lambda n: nbformat.write(n, args.notebook_out))
+    def save(notebook, offsets):
+        nbformat.write(notebook, args.notebook_out)
+        with open(args.notebook_out + ".offsets.json", "w") as f:
+            json.dump(offsets, f)
+
+    status = execute(nb, args.cell_timeout, args.max_cell_output, save=save)
     nbformat.write(nb, args.notebook_out)
     print(status)
     return 0

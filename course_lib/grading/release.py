@@ -13,10 +13,12 @@ from course_lib.grading.sources import SourceError, read_source
 from course_lib.paths import course_root
 
 
-def generate(assignment: str, scratch_root: Path) -> Path:
-    """Copy the source into `scratch_root`, run nbgrader's generate_assignment there; return the release."""
+def generate(assignment: str, scratch_root: Path, db_url: str | None = None) -> Path:
+    """Copy the source into `scratch_root`, run nbgrader's generate_assignment there; return the release.
+    The assignment and its cells are recorded in the gradebook at `db_url` (default: a scratch one)."""
     shutil.copytree(course_root() / "solutions" / assignment, scratch_root / "solutions" / assignment)
-    result = api(scratch_root, f"sqlite:///{scratch_root}/gradebook.db").generate_assignment(assignment, force=True)
+    db_url = db_url or f"sqlite:///{scratch_root}/gradebook.db"
+    result = api(scratch_root, db_url).generate_assignment(assignment, force=True)
     if not result["success"]:
         last_error = [line for line in result["log"].splitlines() if "[ERROR]" in line][-1:]
         raise SourceError(f"nbgrader could not release {assignment}: {' '.join(last_error) or result['error']}")

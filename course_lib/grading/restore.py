@@ -45,6 +45,7 @@ def restore(source, released, submission) -> tuple[nbformat.NotebookNode, tuple[
     """(notebook to grade, flags): the source's cells with the student's answers and added cells."""
     student, added, flags = _student_cells(submission)
     released_by_id = {grade_id(c): c for c in released.cells}
+    flags += [f"unknown grade id '{gid}' (cell ignored)" for gid in student if gid not in released_by_id]
     restored = nbformat.v4.new_notebook(metadata=source.metadata)
     for cell in added.get(None, []):
         restored.cells.append(_clean(cell))

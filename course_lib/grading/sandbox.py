@@ -50,40 +50,44 @@ def bwrap_available() -> bool:
     return shutil.which("bwrap") is not None and shutil.which("setpriv") is not None
 
 
-def _read_only_binds() -> list[str]:
-    """Hide the course folder and /root, then show back course_lib, the env and the base Python."""
-    root = course_root()
-    env = Path(sys.prefix)
-    base = Path(sys.base_prefix).resolve()
-    args = ["--ro-bind", "/", "/", "--perms", "0755", "--tmpfs", str(root)]
-    for path in (root / "course_lib", root / "pyproject.toml"):
-        args += ["--ro-bind", str(path), str(path)]
-    args += ["--perms", "0755", "--tmpfs", "/root", "--perms", "1777", "--tmpfs", "/tmp"]
-    for path in (env, base):
-        args += _parents(path) + ["--ro-bind", str(path), str(path)]
+CODE_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding course_lib/ (often the course root)
+
+
+def _hidden(extra: tuple[Path, ...]) -> list[Path]:
+    """Folders replaced by empty ones: the course and the code checkout (solutions/, .git, the gradebook),
+    /root, /tmp, and whatever the caller adds (the submissions folder)."""
+    folders = {Path("/root"), Path("/tmp"), course_root(), CODE_ROOT, *(p.resolve() for p in extra)}
+    return sorted((f for f in folders if f.is_dir()), key=lambda p: len(p.parts))
+
+
+def _read_only_binds(extra_hidden: tuple[Path, ...] = ()) -> list[str]:
+    """Hide private folders, then show back course_lib, the env and the base Python, read-only."""
+    hidden = _hidden(extra_hidden)
+    args = ["--ro-bind", "/", "/"]
+    for folder in hidden:
+        args += ["--perms", "1777" if folder == Path("/tmp") else "0755", "--tmpfs", str(folder)]
+    shown = [CODE_ROOT / "course_lib", CODE_ROOT / "pyproject.toml", Path(sys.prefix), Path(sys.base_prefix).resolve()]
+    for path in shown:
+        args += _parents(path, hidden) + ["--ro-bind", str(path), str(path)]
     return args
 
 
-def _parents(path: Path) -> list[str]:
-    """--dir for each missing parent of `path` inside the hidden folders, world-readable."""
-    args = []
-    for parent in reversed(path.parents):
-        if str(parent) not in ("/", "/root", "/tmp", str(course_root())) and (
-                str(parent).startswith(("/root/", str(course_root()) + "/"))):
-            args += ["--perms", "0755", "--dir", str(parent)]
-    return args
+def _parents(path: Path, hidden: list[Path]) -> list[str]:
+    """--dir (world-readable) for each parent of `path` that lies strictly inside a hidden folder."""
+    inside = [p for p in reversed(path.parents) if any(h in p.parents for h in hidden)]
+    return [arg for p in inside for arg in ("--perms", "0755", "--dir", str(p))]
 
 
-def command(workdir: Path, limits: Limits, worker: int = 0) -> list[str]:
+def command(workdir: Path, limits: Limits, worker: int = 0, hide: tuple[Path, ...] = ()) -> list[str]:
     """The full command line: bwrap, then prlimit and setpriv, then the executor."""
     uid = str(BASE_UID + worker)
     return [
         "bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-        "--die-with-parent", "--new-session", *_read_only_binds(),
+        "--die-with-parent", "--new-session", *_read_only_binds(hide),
         "--bind", str(workdir), SANDBOX_DIR, "--proc", "/proc", "--dev", "/dev", "--chdir", SANDBOX_DIR,
         "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1", "--setenv", "MPLBACKEND", "Agg",
-        "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+        "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "RECTIFIED_PROBE_LOG", f"{SANDBOX_DIR}/probes.jsonl",
         "--", "prlimit", f"--nproc={limits.processes}", f"--as={limits.memory_mb * 2**20}", "--core=0",
         "--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
         "--bounding-set=-all", "--",
@@ -112,15 +116,17 @@ def _read_back(path: Path) -> nbformat.NotebookNode | None:
         return None
 
 
-def run(notebook: nbformat.NotebookNode, workdir: Path, limits: Limits = Limits(), worker: int = 0) -> SandboxResult:
-    """Execute `notebook` in a fresh sandbox whose only writable folder is `workdir` (created, emptied)."""
+def run(notebook: nbformat.NotebookNode, workdir: Path, limits: Limits = Limits(), worker: int = 0,
+        hide: tuple[Path, ...] = ()) -> SandboxResult:
+    """Execute `notebook` in a fresh sandbox whose only writable folder is `workdir` (created, emptied);
+    `hide` adds folders the sandbox must not see (e.g. the other students' submissions)."""
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     nbformat.write(notebook, workdir / "in.ipynb")
     os.chmod(workdir, 0o777)
     start = time.monotonic()
     try:
-        done = subprocess.run(command(workdir, limits, worker), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        done = subprocess.run(command(workdir, limits, worker, hide), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               stdin=subprocess.DEVNULL, timeout=limits.wall_s, start_new_session=True)
         last_line = done.stdout[-2000:].decode(errors="replace").strip().splitlines()[-1:] or ["no status"]
         status = last_line[0] if done.returncode == 0 else f"crashed: the sandbox exited with {done.returncode}"

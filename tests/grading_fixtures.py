@@ -1,0 +1,125 @@
+"""Fixture submissions for ex01_activations: a solved notebook, and variants for each attack or fault.
+
+Each entry: student id -> (how to build the notebook, expected status, expected autograded score out of 16).
+The attacks' expected scores equal what the same answers earn without the attack: no attack gains a point.
+"""
+
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from course_lib.grading.sources import grade_id, is_answer, read_source
+
+A = "ex01_activations"
+COURSE_FILES = ("nbgrader_config.py", f"solutions/{A}", f"exercises/{A}")
+
+
+def make_course(code_root: Path, course: Path) -> Path:
+    """A course folder holding the config, the ex01 source and its release."""
+    for name in COURSE_FILES:
+        src, dst = code_root / name, course / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
+    return course
+
+
+def _released(code_root: Path):
+    return nbformat.read(code_root / "exercises" / A / f"{A}.ipynb", as_version=4)
+
+
+def solved(code_root: Path):
+    """The released notebook with the solution's answers typed in (markers removed)."""
+    source = read_source(A, code_root)
+    answers = {grade_id(c): c.source for c in source.cells if is_answer(c)}
+    nb = _released(code_root)
+    for c in nb.cells:
+        if grade_id(c) in answers:
+            c.source = "\n".join(line for line in answers[grade_id(c)].split("\n") if "SOLUTION" not in line)
+    return nb
+
+
+def cell(nb, gid):
+    return next(c for c in nb.cells if grade_id(c) == gid)
+
+
+def _with(code_root, **sources):
+    nb = solved(code_root)
+    for gid, text in sources.items():
+        cell(nb, gid).source = text
+    return nb
+
+
+WRONG_RELU = "def relu(x):\n    return np.abs(x)"
+
+
+def _edit_test(root):
+    nb = _with(root, relu=WRONG_RELU)
+    cell(nb, "test_relu").source = "pass"
+    return nb
+
+
+def _delete_tests(root):
+    nb = _with(root, relu=WRONG_RELU)
+    nb.cells = [c for c in nb.cells if grade_id(c) not in ("test_relu", "test_relu_hidden")]
+    return nb
+
+
+def _more_points(root):
+    nb = _with(root, relu=WRONG_RELU)
+    cell(nb, "test_relu_grad").metadata["nbgrader"]["points"] = 50
+    return nb
+
+
+def _rename_test(root):
+    nb = _with(root, relu=WRONG_RELU)
+    cell(nb, "test_relu").metadata["nbgrader"]["grade_id"] = "test_mine"
+    return nb
+
+
+PATCH_CHECKS = "from course_lib.grading import checks\nchecks.elementwise = lambda *a, **k: None\n" + WRONG_RELU
+PATCH_ASSERTS = ("import numpy.testing\nnumpy.testing.assert_allclose = lambda *a, **k: None\n"
+                 "import course_lib.grading.verdict as v\nv.elementwise_verdict = lambda *a, **k: None\n" + WRONG_RELU)
+PATCH_NUMPY = ("import numpy\nnumpy.allclose = lambda *a, **k: True\nnumpy.isclose = lambda a, b, **k: "
+               "numpy.ones(numpy.shape(a), bool)\n" + WRONG_RELU)
+PATCH_BUILTINS = "import builtins\nbuiltins.all = lambda *a: True\nbuiltins.any = lambda *a: False\n" + WRONG_RELU
+ALWAYS_EQUAL = ("class Yes(np.ndarray):\n    def __eq__(self, other):\n        return np.ones(self.shape, bool)\n"
+                "def relu(x):\n    return np.zeros_like(x).view(Yes)")
+SET_RESULT = WRONG_RELU + "\ntest_passed = True\nscore = 16"
+LOOP = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+
+CASES = {
+    "full": (solved, "graded", 16),
+    "wrong_relu": (lambda r: _with(r, relu=WRONG_RELU), "graded", 13),
+    "patch_checks": (lambda r: _with(r, relu=PATCH_CHECKS), "graded", 0),
+    "patch_asserts": (lambda r: _with(r, relu=PATCH_ASSERTS), "graded", 13),
+    "patch_numpy": (lambda r: _with(r, relu=PATCH_NUMPY), "graded", 13),
+    "patch_builtins": (lambda r: _with(r, relu=PATCH_BUILTINS), "graded", 13),
+    "always_equal": (lambda r: _with(r, relu=ALWAYS_EQUAL), "graded", 13),
+    "set_result": (lambda r: _with(r, relu=SET_RESULT), "graded", 13),
+    "edit_test": (_edit_test, "flagged", 13),
+    "delete_tests": (_delete_tests, "flagged", 13),
+    "more_points": (_more_points, "flagged", 13),
+    "rename_test": (_rename_test, "flagged", 13),
+    "os_exit": (lambda r: _with(r, tanh="import os\nos._exit(1)"), "crashed", 13),
+    "sys_exit": (lambda r: _with(r, tanh="import sys\nsys.exit(0)"), "graded", 13),
+    "loop": (lambda r: _with(r, tanh=LOOP), "timeout", 13),
+    "blank": (_released, "graded", 0),
+}
+BROKEN_FILES = {"empty": ("", "invalid", "is an empty file"), "bad_json": ("{", "invalid", "not a readable notebook")}
+
+
+def submit(submitted: Path, student: str, nb=None, text: str | None = None, name: str = f"{A}.ipynb") -> None:
+    folder = submitted / student / A
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text if text is not None else nbformat.writes(nb))
+
+
+def make_class(code_root: Path, submitted: Path, cases=CASES) -> None:
+    for student, (build, _, _) in cases.items():
+        submit(submitted, student, build(code_root))
+    for student, (text, _, _) in BROKEN_FILES.items():
+        submit(submitted, student, text=text)
+    submit(submitted, "renamed", solved(code_root), name="answers.ipynb")
+    (submitted / "no_notebook").mkdir()
+    submit(submitted, "has space", solved(code_root))
