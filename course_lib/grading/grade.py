@@ -1,0 +1,265 @@
+"""`course grade`: grade a whole class in parallel sandboxes and decide every test outside them.
+
+For one assignment: the reference solution is run once in the sandbox to learn which checks each test cell
+makes; then each submission is taken in (intake), rebuilt from the source with only the student's answers
+(restore), executed in its own sandbox (sandbox), and its probe records are judged in this process (decide).
+Workers only produce plain results; this process alone writes the gradebook, grades.csv, the autograded
+notebooks formgrader shows, and feedback. A result is saved per student as it arrives, so a killed run,
+run again, grades only what is left; an unchanged, already graded submission is not graded again.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+from tqdm.auto import tqdm
+
+from course_lib.grading import decide, sandbox
+from course_lib.grading.feedback import feedback_notebook, hidden_lines, to_html
+from course_lib.grading.gradebook import record_scores, write_csv
+from course_lib.grading.intake import Submission, extract_zip, find_submissions
+from course_lib.grading.nbgrader_api import course_config
+from course_lib.grading.release import generate
+from course_lib.grading.restore import restore
+from course_lib.grading.sources import grade_id, read_source
+from course_lib.paths import course_root
+
+MAX_LOG_BYTES = 5 * 2**20
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every submission of one assignment is graded against."""
+
+    assignment: str
+    source: nbformat.NotebookNode
+    released: nbformat.NotebookNode
+    test_points: dict[str, float]
+    expected: dict[str, set[str]]
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Graded:
+    """One student's result, as plain data (also what the state file holds)."""
+
+    student_id: str
+    status: str
+    score: float
+    max_score: float
+    flags: tuple[str, ...] = ()
+    duration_s: float = 0.0
+    cell_scores: dict[str, float] = field(default_factory=dict)
+    fingerprint: str = ""
+
+
+def _test_points(source) -> dict[str, float]:
+    """Autograded test cells (graded, not answers) and their points."""
+    meta = (c.metadata.get("nbgrader", {}) for c in source.cells)
+    return {m["grade_id"]: float(m["points"]) for m in meta if m.get("grade") and not m.get("solution")}
+
+
+def _read_log(workdir: Path) -> str:
+    path = workdir / "probes.jsonl"
+    if not path.is_file() or path.is_symlink():
+        return ""
+    with open(path, "rb") as f:
+        return f.read(MAX_LOG_BYTES).decode(errors="replace")
+
+
+def _records_by_cell(workdir: Path, notebook) -> dict[str, list[dict]]:
+    """For the trusted reference run: each test cell's records, cut from the log by the executor's offsets."""
+    raw = (workdir / "probes.jsonl").read_bytes() if (workdir / "probes.jsonl").exists() else b""
+    offsets = json.loads((workdir / "out.ipynb.offsets.json").read_text())
+    by_cell, start = {}, 0
+    for index, cell in enumerate(notebook.cells):
+        end = offsets.get(str(index)) or start
+        by_cell[grade_id(cell)] = decide.read_log(raw[start:end].decode())
+        start = end
+    return by_cell
+
+
+def reference_run(assignment: str, source, test_points, limits: sandbox.Limits, workroot: Path) -> dict:
+    """Run the solution in the sandbox; return test cell -> expected check keys. Refuses an assignment whose
+    test cells cannot all be decided outside the sandbox, or whose solution fails its own checks."""
+    result = sandbox.run(source, workroot / "reference", limits)
+    if result.notebook is None or result.status != "ok":
+        raise decide.UndecidableCheck(f"{assignment}: the reference solution did not run cleanly ({result.status})")
+    by_cell = _records_by_cell(result.workdir, result.notebook)
+    silent = [cell for cell in test_points if not by_cell.get(cell)]
+    if silent:
+        raise decide.UndecidableCheck(f"{assignment}: test cell '{silent[0]}' makes no logged check, so it "
+                                      "cannot be decided outside the sandbox")
+    expected = decide.expected_checks({cell: by_cell[cell] for cell in test_points})
+    failing = [c for c, ok in decide.decide(expected, [r for rs in by_cell.values() for r in rs]).items() if not ok]
+    if failing:
+        raise decide.UndecidableCheck(f"{assignment}: the reference solution fails test cell '{failing[0]}'")
+    return expected
+
+
+def _fingerprint(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def _grading_code_version() -> str:
+    folder = Path(__file__).parent
+    return _fingerprint(*(p.read_text() for p in sorted(folder.rglob("*.py"))))
+
+
+def prepare(assignment: str, limits: sandbox.Limits, workroot: Path) -> Setup:
+    source = read_source(assignment)
+    released = nbformat.read(course_root() / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    points = _test_points(source)
+    expected = reference_run(assignment, source, points, limits, workroot)
+    fingerprint = _fingerprint(nbformat.writes(source), _grading_code_version(), json.dumps(asdict(limits)))
+    return Setup(assignment, source, released, points, expected, fingerprint)
+
+
+TAMPERING = ("edited read-only", "deleted cell", "changed the grading metadata", "duplicate grade id",
+             "unknown grade id")
+
+
+def _status(sandbox_status: str, flags: tuple[str, ...]) -> str:
+    if any(f.startswith(TAMPERING) for f in flags):
+        return "flagged"
+    return sandbox_status.split(":")[0].replace("ok", "graded")
+
+
+def grade_one(setup: Setup, submission: Submission, limits: sandbox.Limits, workdir: Path, worker: int,
+              fingerprint: str, hide: tuple[Path, ...] = ()) -> tuple[Graded, nbformat.NotebookNode | None]:
+    """Grade one submission (runs in a worker thread; the sandbox is a separate process)."""
+    max_score = sum(setup.test_points.values())
+    if submission.status:
+        return Graded(submission.student_id, submission.status, 0.0, max_score, (submission.reason,),
+                      fingerprint=fingerprint), None
+    start = time.monotonic()
+    restored, restore_flags = restore(setup.source, setup.released, submission.notebook)
+    result = sandbox.run(restored, workdir, limits, worker, hide)
+    verdicts = decide.decide(setup.expected, decide.read_log(_read_log(workdir)))
+    scores = {cell: (points if verdicts.get(cell) else 0.0) for cell, points in setup.test_points.items()}
+    flags = submission.flags + restore_flags + ((result.status,) if result.status != "ok" else ())
+    graded = Graded(submission.student_id, _status(result.status, flags), sum(scores.values()), max_score, flags,
+                    round(time.monotonic() - start, 2), scores, fingerprint)
+    return graded, result.notebook
+
+
+class Run:
+    """Where one grading run reads and writes: the course's nbgrader folders, grades.csv and state."""
+
+    def __init__(self, assignment: str, root: Path | None = None):
+        self.assignment, self.root = assignment, root or course_root()
+        self.state = self.root / "grading" / assignment / "state"
+        self.state.mkdir(parents=True, exist_ok=True)
+        config = course_config(self.root)
+        self.db_url = config.CourseDirectory.db_url if "db_url" in config.CourseDirectory else (
+            f"sqlite:///{self.root / 'gradebook.db'}")
+
+    def previous(self, student: str) -> Graded | None:
+        path = self.state / f"{student}.json"
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        return Graded(**{**data, "flags": tuple(data["flags"])})
+
+    def save(self, setup: Setup, graded: Graded, executed) -> None:
+        """Gradebook, autograded notebook and feedback first, the state file last: it marks the work done."""
+        if executed is not None:
+            folder = self.root / "autograded" / graded.student_id / self.assignment
+            folder.mkdir(parents=True, exist_ok=True)
+            nbformat.write(executed, folder / f"{self.assignment}.ipynb")
+            record_scores(self.db_url, self.assignment, graded.student_id, graded.cell_scores)
+            self._feedback(setup, graded, executed)
+        tmp = self.state / f".{graded.student_id}.json"
+        tmp.write_text(json.dumps(asdict(graded)))
+        os.replace(tmp, self.state / f"{graded.student_id}.json")
+
+    def _feedback(self, setup: Setup, graded: Graded, executed) -> None:
+        header = (f"# Feedback: {self.assignment}\n\nStudent: `{graded.student_id}` · autograded score "
+                  f"**{graded.score:g} / {graded.max_score:g}** · status: {graded.status}"
+                  + "".join(f"\n- {flag}" for flag in graded.flags)
+                  + "\n\nWritten answers are graded by hand and are not in this score.")
+        nb = feedback_notebook(executed, setup.released, setup.test_points, graded.cell_scores, header)
+        folder = self.root / "feedback" / graded.student_id / self.assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{self.assignment}.html").write_text(to_html(nb, hidden_lines(setup.source)))
+
+    def csv_rows(self) -> list[dict]:
+        rows = []
+        for path in sorted(self.state.glob("[!.]*.json")):
+            g = self.previous(path.stem)
+            rows.append({"student_id": g.student_id, "assignment": self.assignment, "score": g.score,
+                         "max_score": g.max_score, "status": g.status, "flags": "; ".join(g.flags),
+                         "duration_s": g.duration_s})
+        return rows
+
+
+def _submissions_folder(submissions: Path | None, scratch: Path) -> Path:
+    """The submitted/ folder to read: the course's own by default, or a .zip unpacked into `scratch`."""
+    folder = submissions or course_root() / "submitted"
+    return extract_zip(folder, scratch / "unzipped") if folder.suffix == ".zip" else folder
+
+
+def _fingerprint_of(setup: Setup, submission: Submission) -> str:
+    body = nbformat.writes(submission.notebook) if submission.notebook is not None else submission.reason
+    return _fingerprint(setup.fingerprint, body, submission.status or "")
+
+
+def grade(assignment: str, submissions: Path | None = None, workers: int | None = None,
+          limits: sandbox.Limits | None = None, progress: bool = True) -> list[Graded]:
+    """Grade every submission of `assignment`; returns the results (also in the gradebook and grades.csv)."""
+    run, limits = Run(assignment), limits or sandbox.Limits()
+    workers = workers or os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
+        scratch = Path(scratch)
+        os.chmod(scratch, 0o755)
+        setup = prepare(assignment, limits, scratch)
+        generate(assignment, scratch / "release", run.db_url)  # the gradebook learns the assignment's cells
+        folder = _submissions_folder(submissions, scratch)
+        todo, results = [], []
+        for sub in find_submissions(folder, assignment):
+            fingerprint = _fingerprint_of(setup, sub)
+            previous = run.previous(sub.student_id) if sub.status != "invalid" else None
+            if previous and previous.fingerprint == fingerprint:
+                results.append(previous)
+            else:
+                todo.append((sub, fingerprint))
+        hide = (folder, run.root / "autograded", run.root / "feedback", run.root / "grading")
+        results += _grade_all(run, setup, todo, limits, workers, scratch, progress, hide)
+    write_csv(run.root / "grades.csv", assignment, run.csv_rows() + [_row(assignment, g) for g in results
+                                                                    if g.status == "invalid"])
+    return sorted(results, key=lambda g: g.student_id)
+
+
+def _row(assignment: str, g: Graded) -> dict:
+    return {"student_id": g.student_id, "assignment": assignment, "score": g.score, "max_score": g.max_score,
+            "status": g.status, "flags": "; ".join(g.flags), "duration_s": g.duration_s}
+
+
+def _grade_all(run: Run, setup: Setup, todo, limits, workers: int, scratch: Path, progress: bool,
+               hide: tuple[Path, ...]) -> list[Graded]:
+    """Grade `todo` with `workers` sandboxes at a time; this thread alone saves each result as it arrives."""
+    free = list(range(workers))
+    results = []
+
+    def work(sub, fingerprint):
+        worker = free.pop()
+        try:
+            return grade_one(setup, sub, limits, scratch / f"worker-{worker}", worker, fingerprint, hide)
+        finally:
+            free.append(worker)
+
+    with ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(work, sub, fp) for sub, fp in todo]
+        for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc="grading"):
+            graded, executed = future.result()
+            if graded.status != "invalid":
+                run.save(setup, graded, executed)
+            results.append(graded)
+    return results
+
