@@ -83,12 +83,12 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
     from course_lib.grading.decide import UndecidableCheck
     from course_lib.grading.grade import grade as grade_class
     from course_lib.grading.intake import IntakeError
-    from course_lib.grading.sandbox import Limits, bwrap_available
+    from course_lib.grading.sandbox import Limits, missing_requirement
     from course_lib.grading.sources import SourceError
 
     _assignments((assignment,))
-    if not bwrap_available():
-        raise click.ClickException("grading runs submissions in bubblewrap: install it (apt-get install bubblewrap)")
+    if missing_requirement():
+        raise click.ClickException(missing_requirement())
     limits = Limits(**{k: v for k, v in {"wall_s": timeout, "memory_mb": memory}.items() if v})
     try:
         results = grade_class(assignment, Path(submissions) if submissions else None, workers, limits)

@@ -112,12 +112,19 @@ def _grading_code_version() -> str:
     return _fingerprint(*(p.read_text() for p in sorted(folder.rglob("*.py"))))
 
 
-def prepare(assignment: str, limits: sandbox.Limits, workroot: Path) -> Setup:
+def prepare(assignment: str, limits: sandbox.Limits, workroot: Path, cache: Path) -> Setup:
+    """The assignment's source, release, test points and expected checks. The reference run's expectations
+    are cached in `cache` under a fingerprint of the source, the grading code and the limits."""
     source = read_source(assignment)
     released = nbformat.read(course_root() / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
     points = _test_points(source)
-    expected = reference_run(assignment, source, points, limits, workroot)
     fingerprint = _fingerprint(nbformat.writes(source), _grading_code_version(), json.dumps(asdict(limits)))
+    cached = cache / f"reference-{fingerprint}.json"
+    if cached.exists():
+        expected = {cell: set(keys) for cell, keys in json.loads(cached.read_text()).items()}
+    else:
+        expected = reference_run(assignment, source, points, limits, workroot)
+        cached.write_text(json.dumps({cell: sorted(keys) for cell, keys in expected.items()}))
     return Setup(assignment, source, released, points, expected, fingerprint)
 
 
@@ -218,7 +225,7 @@ def grade(assignment: str, submissions: Path | None = None, workers: int | None 
     with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
         scratch = Path(scratch)
         os.chmod(scratch, 0o755)
-        setup = prepare(assignment, limits, scratch)
+        setup = prepare(assignment, limits, scratch, run.state.parent)
         generate(assignment, scratch / "release", run.db_url)  # the gradebook learns the assignment's cells
         folder = _submissions_folder(submissions, scratch)
         todo, results = [], []

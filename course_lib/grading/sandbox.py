@@ -46,8 +46,18 @@ class SandboxResult:
     workdir: Path
 
 
+def missing_requirement() -> str | None:
+    """Why this machine cannot run the sandbox, or None when it can."""
+    tools = [t for t in ("bwrap", "setpriv", "prlimit", "pkill") if shutil.which(t) is None]
+    if tools:
+        return f"grading runs submissions in bubblewrap; missing: {', '.join(tools)} (apt-get install bubblewrap)"
+    if os.geteuid() != 0:
+        return "course grade must run as root (e.g. sudo): each sandbox is dropped to its own unprivileged user"
+    return None
+
+
 def bwrap_available() -> bool:
-    return shutil.which("bwrap") is not None and shutil.which("setpriv") is not None
+    return missing_requirement() is None
 
 
 CODE_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding course_lib/ (often the course root)
