@@ -48,3 +48,8 @@ def test_near_chance_is_true_only_near_guessing():
 
     assert near_chance(2)(TrainingOutcome(test_accuracy=0.55))
     assert not near_chance(2)(TrainingOutcome(test_accuracy=0.8))
+
+
+def test_a_model_without_rectifiers_trains_and_reports_no_dead_fraction():
+    outcome = train_and_measure(lambda: mlp([2, 16, 2], activation="tanh"), DATA, 3, 1e-2, seed=0, measure_dead=True)
+    assert outcome.error is None and outcome.dead_fraction is None

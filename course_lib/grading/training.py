@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from course_lib.data import Split
-from course_lib.diagnostics import DeadUnitMonitor
+from course_lib.diagnostics import MONITORED, DeadUnitMonitor
 from course_lib.train import evaluate, fit
 
 
@@ -38,9 +38,9 @@ def _build(build_model: Callable[[], torch.nn.Module], seed: int) -> torch.nn.Mo
 
 def _dead_fraction(model: torch.nn.Module, x: torch.Tensor) -> float | None:
     """Fraction of dead units over `x`, or None if the model has no ReLU-family or maxout layer."""
+    if not any(isinstance(m, MONITORED) for m in model.modules()):
+        return None
     with DeadUnitMonitor(model) as monitor:
-        if not monitor.layers:
-            return None
         with torch.no_grad():
             monitor.observe(x)
         return float(monitor.dead_fraction())
