@@ -85,7 +85,9 @@ def _hidden_layer(n_in: int, n_out: int, activation: str, activation_kw: dict) -
     if activation == "maxout":
         return [Maxout(n_in, n_out, **activation_kw)]
     if activation == "prelu":
-        activation_kw = {"num_parameters": n_out, **activation_kw}
+        slope = activation_kw.get("slope", 0.25)
+        activation_kw = {"num_parameters": n_out, "init": slope, **{k: v for k, v in activation_kw.items()
+                                                                    if k != "slope"}}
     return [nn.Linear(n_in, n_out), make_activation(activation, **activation_kw)]
 
 
@@ -97,6 +99,7 @@ def mlp(sizes: list[int], activation: str = "relu", init: str = "kaiming", bias:
     default 2); the last layer is linear unless `output_activation` names one (e.g. "relu" for a
     non-negative target). `init` picks the weights ("kaiming", "xavier" or "torch" for torch's default),
     `bias` a constant for every bias (e.g. -1.0 to provoke dead units; None keeps torch's default).
+    PReLU's starting slope is `slope` (default 0.25; `init` already names the weight scheme).
     """
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least an input and an output size, got sizes={sizes}")
@@ -111,7 +114,7 @@ def mlp(sizes: list[int], activation: str = "relu", init: str = "kaiming", bias:
         layers.append(make_activation(output_activation, **out_kw))
     model = nn.Sequential(*layers)
     prelu = activation == "prelu"
-    slope = activation_kw.get("init", 0.25) if prelu else activation_kw.get("negative_slope", 0.01)
+    slope = activation_kw.get("slope", 0.25) if prelu else activation_kw.get("negative_slope", 0.01)
     return init_weights(model, init, bias, _INIT_GAIN_FOR.get(activation, "relu"), slope)
 
 

@@ -230,3 +230,11 @@ def test_identity_mlp_collapses_to_one_affine_map():
     w = weights[2] @ weights[1] @ weights[0]
     b = weights[2] @ (weights[1] @ biases[0] + biases[1]) + biases[2]
     torch.testing.assert_close(net(x), x @ w.T + b)
+
+
+def test_mlp_sets_the_prelu_starting_slope_with_slope():
+    net = mlp([3, 4, 2], activation="prelu", slope=0.1)
+    prelu = next(m for m in net if isinstance(m, torch.nn.PReLU))
+    assert prelu.weight.shape == (4,) and torch.all(prelu.weight == 0.1)
+    default = next(m for m in mlp([3, 4, 2], activation="prelu") if isinstance(m, torch.nn.PReLU))
+    assert torch.all(default.weight == 0.25)
