@@ -25,7 +25,6 @@ import statistics
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +36,7 @@ from course_lib.cnn import cnn1d, n_params
 from course_lib.data import Split
 from course_lib.diagnostics import DeadUnitMonitor
 from course_lib.nn import mlp
-from course_lib.train import OPTIMIZERS, evaluate, fit
+from course_lib.train import OPTIMIZERS, evaluate, fit, one_thread
 
 ARCHS = ("linear", "mlp", "cnn")
 
@@ -124,16 +123,6 @@ def dead_fraction(model: nn.Module, x: torch.Tensor) -> float | None:
         return None
     return monitor.observe(x).dead_fraction()
 
-
-@contextmanager
-def one_thread():
-    """Run torch on one thread inside the block (results then do not depend on the thread count)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _train(model: nn.Module, d: Split, b: Budget, seed: int):

@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Self
 
 import torch
 from torch import nn
@@ -43,7 +44,29 @@ def _active_units(module: nn.Module, z: torch.Tensor) -> torch.Tensor:
     return wins.flatten(-2)
 
 
-class DeadUnitMonitor:
+class LayerHooks:
+    """A forward hook on every module of `self.layers` while inside `with`, removed again on exit.
+
+    Subclasses set `layers` (name -> module) and `_handles = []`, and define `_hook(name)`, which returns the
+    hook for that layer."""
+
+    layers: dict[str, nn.Module]
+    _handles: list
+
+    def __enter__(self) -> Self:
+        self._handles += [module.register_forward_hook(self._hook(name)) for name, module in self.layers.items()]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def _hook(self, name: str):
+        raise NotImplementedError
+
+
+class DeadUnitMonitor(LayerHooks):
     """Counts, for every ReLU, LeakyReLU, PReLU and GroupMax in `model`, how often each unit is active.
 
     with DeadUnitMonitor(model) as monitor:      # forward hooks on; removed again on exit
@@ -68,16 +91,6 @@ class DeadUnitMonitor:
         """Forget every count."""
         self.counts: dict[str, torch.Tensor] = {}
         self.n_examples = dict.fromkeys(self.layers, 0)
-
-    def __enter__(self) -> "DeadUnitMonitor":
-        for name, module in self.layers.items():
-            self._handles.append(module.register_forward_hook(self._hook(name)))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
 
     def _hook(self, name: str):
         def record(module, args, output):

@@ -11,8 +11,10 @@ from collections.abc import Iterable
 
 from torch import nn
 
+from course_lib.diagnostics import LayerHooks
 
-class KinkCounter:
+
+class KinkCounter(LayerHooks):
     """Exact zeros among the inputs of every nn.ReLU in `model`, summed over forward passes.
 
     with KinkCounter(model, near=(1e-6,)) as counter:   # hooks on; removed again on exit
@@ -40,16 +42,6 @@ class KinkCounter:
         self.layer_total = dict.fromkeys(self.layers, 0)
         self.near = dict.fromkeys(self.tolerances, 0)
         self.passes = 0
-
-    def __enter__(self) -> "KinkCounter":
-        for name, module in self.layers.items():
-            self._handles.append(module.register_forward_hook(self._hook(name)))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
 
     def _hook(self, name: str):
         def count(module, args, output):

@@ -14,8 +14,7 @@ budget is stopped (`stop_after_s`), so one slow submission cannot hold up a whol
 import math
 import numbers
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import torch
@@ -23,6 +22,7 @@ import torch
 from course_lib.data import Split
 from course_lib.diagnostics import MONITORED, DeadUnitMonitor
 from course_lib.grading.training import TrainingOutcome, train_and_measure
+from course_lib.train import one_thread
 
 CONFIG_KEYS = ("epochs", "lr", "optimizer", "batch_size")
 
@@ -78,16 +78,6 @@ def config_verdict(name: str, config, limits: ConfigLimits) -> str | None:
         return None
     return f"{name}: the training configuration is outside the allowed limits: {'; '.join(problems)}"
 
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """torch on one intra-op thread for the duration (the course kernel's setting), restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class OverBudget(Exception):
