@@ -5,3 +5,9 @@ The teaching modules (activations, nn, ...) never import this package. Test cell
 `probes` runs the student's code on the grader's inputs and returns plain data (arrays, numbers, error
 strings); `verdict` compares plain data with the reference and never touches the student's objects.
 """
+
+import sys
+
+# jsonschema (loaded by nbformat) imports the optional IRI checker rfc3987_syntax, ~0.75 s per process start;
+# notebook and gradebook validation never check IRIs, and grading starts many processes.
+sys.modules.setdefault("rfc3987_syntax", None)

@@ -6,6 +6,8 @@ entirely shows no output. The finished HTML is checked for every line of hidden-
 returned, so a mistake elsewhere cannot leak one.
 """
 
+from functools import cache
+
 import nbformat
 from nbconvert import HTMLExporter
 
@@ -53,9 +55,15 @@ def feedback_notebook(executed, released, test_points: dict[str, float], cell_sc
     return nb
 
 
+@cache
+def _exporter() -> HTMLExporter:
+    """One exporter per process: building one loads its templates, most of the cost of a page."""
+    return HTMLExporter(template_name="classic")
+
+
 def to_html(nb, forbidden: set[str]) -> str:
     """HTML of `nb`; raises if any forbidden line (hidden-test source) appears in it."""
-    html, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
+    html, _ = _exporter().from_notebook_node(nb)
     leaked = sorted(line for line in forbidden if line in html)
     if leaked:
         raise RuntimeError(f"feedback would reveal hidden-test source: {leaked[0]!r}")

@@ -225,8 +225,10 @@ def grade(assignment: str, submissions: Path | None = None, workers: int | None 
     with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
         scratch = Path(scratch)
         os.chmod(scratch, 0o755)
-        setup = prepare(assignment, limits, scratch, run.state.parent)
-        generate(assignment, scratch / "release", run.db_url)  # the gradebook learns the assignment's cells
+        with ThreadPoolExecutor(1) as side:  # the gradebook learns the assignment's cells meanwhile
+            recorded = side.submit(generate, assignment, scratch / "release", run.db_url)
+            setup = prepare(assignment, limits, scratch, run.state.parent)
+            recorded.result()
         folder = _submissions_folder(submissions, scratch)
         todo, results = [], []
         for sub in find_submissions(folder, assignment):
