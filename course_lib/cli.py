@@ -1,15 +1,12 @@
 """The `course` command: a thin dispatcher to the rest of course_lib.
 
-Every subcommand has --help. A subcommand that is not built yet exits with status 1 and one line saying so.
+Every subcommand has --help; a failure (a bad source, a missing tool, an unknown name) exits with status 1
+and one line starting with "Error:", never a traceback.
 """
 
 import click
 
 from course_lib import benches
-
-
-def _not_built_yet(command: str, issue: int) -> None:
-    raise click.ClickException(f"`course {command}` is not built yet (tracked in issue #{issue}).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,15 +100,37 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
 
 @main.command()
 @click.argument("notebook", required=False)
-def slides(notebook: str | None) -> None:
-    """Render reveal.js slides of one notebook (or all) that work offline."""
-    _not_built_yet("slides", 9)
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: site/_build/slides/).")
+def slides(notebook: str | None, out: str | None) -> None:
+    """Execute a notebook (or all) and render reveal.js slides that work offline (press S for speaker notes)."""
+    from pathlib import Path
+
+    from course_lib.slides import UnknownNotebook, build
+
+    try:
+        decks = build([notebook] if notebook else [], Path(out) if out else None, progress=click.echo)
+    except UnknownNotebook as err:
+        raise click.ClickException(str(err)) from None
+    if any(failure for _, failure in decks):
+        raise click.ClickException("a notebook failed to execute: its slides stop at the failing cell")
 
 
 @main.command()
-def site() -> None:
-    """Execute every notebook and write a static course site."""
-    _not_built_yet("site", 9)
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: site/_build/).")
+def site(out: str | None) -> None:
+    """Execute every notebook and write a static course site that works offline (open its index.html)."""
+    from pathlib import Path
+
+    from course_lib.site import SiteError, build
+
+    try:
+        result = build(Path(out) if out else None, progress=click.echo)
+    except SiteError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"wrote {result.index}")
+    if result.failures:
+        failed = "; ".join(f"{name}: {failure}" for name, failure in result.failures.items())
+        raise click.ClickException(f"{len(result.failures)} notebook(s) failed to execute ({failed})")
 
 
 @main.command()
