@@ -84,8 +84,9 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
     from course_lib.grading.sources import SourceError
 
     _assignments((assignment,))
-    if missing_requirement():
-        raise click.ClickException(missing_requirement())
+    missing = missing_requirement()
+    if missing:
+        raise click.ClickException(missing)
     limits = Limits(**{k: v for k, v in {"wall_s": timeout, "memory_mb": memory}.items() if v})
     try:
         results = grade_class(assignment, Path(submissions) if submissions else None, workers, limits)

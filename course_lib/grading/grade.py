@@ -197,13 +197,8 @@ class Run:
         (folder / f"{self.assignment}.html").write_text(to_html(nb, hidden_lines(setup.source)))
 
     def csv_rows(self) -> list[dict]:
-        rows = []
-        for path in sorted(self.state.glob("[!.]*.json")):
-            g = self.previous(path.stem)
-            rows.append({"student_id": g.student_id, "assignment": self.assignment, "score": g.score,
-                         "max_score": g.max_score, "status": g.status, "flags": "; ".join(g.flags),
-                         "duration_s": g.duration_s})
-        return rows
+        """A grades.csv row for every student with a saved result, from this run or an earlier one."""
+        return [_row(self.assignment, self.previous(path.stem)) for path in sorted(self.state.glob("[!.]*.json"))]
 
 
 def _submissions_folder(submissions: Path | None, scratch: Path) -> Path:
