@@ -11,13 +11,9 @@ import json
 import os
 import sys
 
-# jsonschema (through nbformat) loads the optional IRI checker rfc3987_syntax, which takes ~0.75 s to import:
-# most of this process's start-up, paid once per submission. Notebook validation never checks IRIs.
-sys.modules.setdefault("rfc3987_syntax", None)
-
-import nbformat  # noqa: E402
-from nbclient import NotebookClient  # noqa: E402
-from nbclient.exceptions import DeadKernelError  # noqa: E402
+import nbformat  # course_lib.grading's __init__ (run first) already skipped jsonschema's slow optional import
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
 
 TRUNCATED = "[output truncated by the grader: {limit} bytes per cell]\n"
 

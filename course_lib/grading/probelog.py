@@ -15,15 +15,15 @@ from course_lib.grading.probes import Outcome
 LOG_VARIABLE = "RECTIFIED_PROBE_LOG"
 
 
-def _finite_or_none(values):
-    """JSON has no NaN/inf: write them as strings the reader turns back into floats."""
+def _json_floats(values):
+    """JSON has no NaN/inf: write those as strings ("nan", "inf") that float() reads back."""
     return [v if math.isfinite(v) else repr(v) for v in values]
 
 
 def outcome_to_json(outcome: Outcome) -> dict:
     value = None
     if outcome.value is not None:
-        value = {"shape": list(outcome.value.shape), "flat": _finite_or_none(outcome.value.reshape(-1).tolist())}
+        value = {"shape": list(outcome.value.shape), "flat": _json_floats(outcome.value.reshape(-1).tolist())}
     return {"value": value, "dtype": outcome.dtype, "type_name": outcome.type_name, "error": outcome.error,
             "warnings": list(outcome.warnings)}
 
