@@ -69,16 +69,19 @@ def release(assignments: tuple[str, ...]) -> None:
 @main.command()
 @click.argument("assignment")
 @click.option("--submissions", type=click.Path(), help="submitted/<student>/<assignment>/ folder or a .zip of it.")
-@click.option("--workers", type=int, help="Parallel sandboxes (default: the number of cores).")
+@click.option("--workers", type=int, help="Parallel local sandboxes (default: the number of cores).")
 @click.option("--timeout", type=float, help="Wall-time cap per submission, seconds.")
 @click.option("--memory", type=int, help="Memory cap per submission, MB.")
+@click.option("--db", "db_url", help="Gradebook SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
+              "(default: nbgrader_config.py's db_url, else gradebook.db).")
 def grade(assignment: str, submissions: str | None, workers: int | None, timeout: float | None,
-          memory: int | None) -> None:
+          memory: int | None, db_url: str | None) -> None:
     """Autograde a whole class, sandboxed and in parallel; write the gradebook, grades.csv and feedback."""
     from pathlib import Path
 
     from course_lib.grading.decide import UndecidableCheck
     from course_lib.grading.grade import grade as grade_class
+    from course_lib.grading.gradebook import GradebookUnreachable
     from course_lib.grading.intake import IntakeError
     from course_lib.grading.sandbox import Limits, missing_requirement
     from course_lib.grading.sources import SourceError
@@ -89,8 +92,8 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
         raise click.ClickException(missing)
     limits = Limits(**{k: v for k, v in {"wall_s": timeout, "memory_mb": memory}.items() if v})
     try:
-        results = grade_class(assignment, Path(submissions) if submissions else None, workers, limits)
-    except (SourceError, IntakeError, UndecidableCheck) as err:
+        results = grade_class(assignment, Path(submissions) if submissions else None, workers, limits, db_url=db_url)
+    except (SourceError, IntakeError, UndecidableCheck, GradebookUnreachable) as err:
         raise click.ClickException(str(err)) from None
     counts = {}
     for g in results:

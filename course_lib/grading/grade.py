@@ -6,6 +6,9 @@ makes; then each submission is taken in (intake), rebuilt from the source with o
 Workers only produce plain results; this process alone writes the gradebook, grades.csv, the autograded
 notebooks formgrader shows, and feedback. A result is saved per student as it arrives, so a killed run,
 run again, grades only what is left; an unchanged, already graded submission is not graded again.
+
+Where the sandboxes run is the executor's business: `LocalWorkers` (threads on this machine, the default) or
+`cluster.DaskWorkers` (a Dask cluster). Either runs `grade_task` and hands its plain result back here.
 """
 
 import hashlib
@@ -13,18 +16,19 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import nbformat
 from tqdm.auto import tqdm
 
-from course_lib.grading import decide, sandbox
+from course_lib.grading import decide, sandbox, slots
 from course_lib.grading.feedback import feedback_notebook, hidden_lines, to_html
-from course_lib.grading.gradebook import record_scores, write_csv
+from course_lib.grading.gradebook import check_reachable, gradebook_url, record_scores, write_csv, write_lock
 from course_lib.grading.intake import Submission, extract_zip, find_submissions
-from course_lib.grading.nbgrader_api import course_config
 from course_lib.grading.release import generate
 from course_lib.grading.restore import restore
 from course_lib.grading.sources import grade_id, read_source
@@ -88,7 +92,8 @@ def _records_by_cell(workdir: Path, notebook) -> dict[str, list[dict]]:
 def reference_run(assignment: str, source, test_points, limits: sandbox.Limits, workroot: Path) -> dict:
     """Run the solution in the sandbox; return test cell -> expected check keys. Refuses an assignment whose
     test cells cannot all be decided outside the sandbox, or whose solution fails its own checks."""
-    result = sandbox.run(source, workroot / "reference", limits)
+    with slots.claim() as worker:  # a concurrent run on this machine may be grading
+        result = sandbox.run(source, workroot / "reference", limits, worker)
     if result.notebook is None or result.status != "ok":
         raise decide.UndecidableCheck(f"{assignment}: the reference solution did not run cleanly ({result.status})")
     by_cell = _records_by_cell(result.workdir, result.notebook)
@@ -107,7 +112,8 @@ def _fingerprint(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
-def _grading_code_version() -> str:
+def grading_code_version() -> str:
+    """A fingerprint of this grading code (a Dask worker's must equal the main process's)."""
     folder = Path(__file__).parent
     return _fingerprint(*(p.read_text() for p in sorted(folder.rglob("*.py"))))
 
@@ -118,7 +124,7 @@ def prepare(assignment: str, limits: sandbox.Limits, workroot: Path, cache: Path
     source = read_source(assignment)
     released = nbformat.read(course_root() / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
     points = _test_points(source)
-    fingerprint = _fingerprint(nbformat.writes(source), _grading_code_version(), json.dumps(asdict(limits)))
+    fingerprint = _fingerprint(nbformat.writes(source), grading_code_version(), json.dumps(asdict(limits)))
     cached = cache / f"reference-{fingerprint}.json"
     if cached.exists():
         expected = {cell: set(keys) for cell, keys in json.loads(cached.read_text()).items()}
@@ -156,16 +162,47 @@ def grade_one(setup: Setup, submission: Submission, limits: sandbox.Limits, work
     return graded, result.notebook
 
 
+def grade_task(setup: Setup, submission: Submission, fingerprint: str, limits: sandbox.Limits,
+               hide: tuple[Path, ...]) -> tuple[Graded, nbformat.NotebookNode | None]:
+    """Grade one submission on whichever machine runs this (a local thread or a Dask worker): in a fresh
+    scratch folder, with a sandbox slot (worker index, uid) that no other sandbox on that machine holds."""
+    with slots.claim() as worker, tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
+        os.chmod(scratch, 0o755)
+        return grade_one(setup, submission, limits, Path(scratch) / "work", worker, fingerprint, hide)
+
+
+Task = Callable[..., tuple[Graded, nbformat.NotebookNode | None]]
+
+
+class Executor(Protocol):
+    """Runs `task(setup, submission, fingerprint, limits, hide)` for each (submission, fingerprint) in `todo`
+    and yields each result once, as it completes."""
+
+    def map(self, task: Task, setup: Setup, todo: list, limits: sandbox.Limits,
+            hide: tuple[Path, ...]) -> Iterator[tuple[Graded, nbformat.NotebookNode | None]]: ...
+
+
+@dataclass(frozen=True)
+class LocalWorkers:
+    """`workers` threads on this machine, each running one sandbox (a separate process) at a time."""
+
+    workers: int
+
+    def map(self, task, setup, todo, limits, hide):
+        with ThreadPoolExecutor(self.workers) as pool:
+            futures = [pool.submit(task, setup, sub, fingerprint, limits, hide) for sub, fingerprint in todo]
+            for future in as_completed(futures):
+                yield future.result()
+
+
 class Run:
     """Where one grading run reads and writes: the course's nbgrader folders, grades.csv and state."""
 
-    def __init__(self, assignment: str, root: Path | None = None):
+    def __init__(self, assignment: str, root: Path | None = None, db_url: str | None = None):
         self.assignment, self.root = assignment, root or course_root()
         self.state = self.root / "grading" / assignment / "state"
         self.state.mkdir(parents=True, exist_ok=True)
-        config = course_config(self.root)
-        self.db_url = config.CourseDirectory.db_url if "db_url" in config.CourseDirectory else (
-            f"sqlite:///{self.root / 'gradebook.db'}")
+        self.db_url = gradebook_url(self.root, db_url)
 
     def previous(self, student: str) -> Graded | None:
         path = self.state / f"{student}.json"
@@ -213,15 +250,20 @@ def _fingerprint_of(setup: Setup, submission: Submission) -> str:
 
 
 def grade(assignment: str, submissions: Path | None = None, workers: int | None = None,
-          limits: sandbox.Limits | None = None, progress: bool = True) -> list[Graded]:
-    """Grade every submission of `assignment`; returns the results (also in the gradebook and grades.csv)."""
-    run, limits = Run(assignment), limits or sandbox.Limits()
-    workers = workers or os.cpu_count() or 1
+          limits: sandbox.Limits | None = None, progress: bool = True, db_url: str | None = None,
+          executor: Executor | None = None) -> list[Graded]:
+    """Grade every submission of `assignment`; returns the results (also in the gradebook and grades.csv).
+    `db_url`: the gradebook (default: nbgrader_config.py's, else gradebook.db); `executor`: where sandboxes
+    run (default: `workers` local threads). An unreachable gradebook stops it before anything is written."""
+    db_url = gradebook_url(course_root(), db_url)
+    check_reachable(db_url)
+    run, limits = Run(assignment, db_url=db_url), limits or sandbox.Limits()
+    executor = executor or LocalWorkers(workers or os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
         scratch = Path(scratch)
         os.chmod(scratch, 0o755)
         with ThreadPoolExecutor(1) as side:  # the gradebook learns the assignment's cells meanwhile
-            recorded = side.submit(generate, assignment, scratch / "release", run.db_url)
+            recorded = side.submit(_record_release, assignment, scratch / "release", run.db_url)
             setup = prepare(assignment, limits, scratch, run.state.parent)
             recorded.result()
         folder = _submissions_folder(submissions, scratch)
@@ -234,7 +276,7 @@ def grade(assignment: str, submissions: Path | None = None, workers: int | None 
             else:
                 todo.append((sub, fingerprint))
         hide = (folder, run.root / "autograded", run.root / "feedback", run.root / "grading")
-        results += _grade_all(run, setup, todo, limits, workers, scratch, progress, hide)
+        results += _grade_all(run, setup, todo, limits, executor, progress, hide)
     write_csv(run.root / "grades.csv", assignment, run.csv_rows() + [_row(assignment, g) for g in results
                                                                     if g.status == "invalid"])
     return sorted(results, key=lambda g: g.student_id)
@@ -245,25 +287,21 @@ def _row(assignment: str, g: Graded) -> dict:
             "status": g.status, "flags": "; ".join(g.flags), "duration_s": g.duration_s}
 
 
-def _grade_all(run: Run, setup: Setup, todo, limits, workers: int, scratch: Path, progress: bool,
+def _record_release(assignment: str, scratch: Path, db_url: str) -> None:
+    """Record the assignment and its cells in the gradebook, holding its writer lock (a concurrent run may be
+    creating the same rows)."""
+    with write_lock(db_url):
+        generate(assignment, scratch, db_url)
+
+
+def _grade_all(run: Run, setup: Setup, todo, limits, executor: Executor, progress: bool,
                hide: tuple[Path, ...]) -> list[Graded]:
-    """Grade `todo` with `workers` sandboxes at a time; this thread alone saves each result as it arrives."""
-    free = list(range(workers))
+    """Grade `todo` on `executor`; this thread alone saves each result as it arrives."""
     results = []
-
-    def work(sub, fingerprint):
-        worker = free.pop()
-        try:
-            return grade_one(setup, sub, limits, scratch / f"worker-{worker}", worker, fingerprint, hide)
-        finally:
-            free.append(worker)
-
-    with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(work, sub, fp) for sub, fp in todo]
-        for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc="grading"):
-            graded, executed = future.result()
-            if graded.status != "invalid":
-                run.save(setup, graded, executed)
-            results.append(graded)
+    for graded, executed in tqdm(executor.map(grade_task, setup, todo, limits, hide), total=len(todo),
+                                 disable=not progress, desc="grading"):
+        if graded.status != "invalid":
+            run.save(setup, graded, executed)
+        results.append(graded)
     return results
 

@@ -1,21 +1,108 @@
 """The single writer of grades: nbgrader's gradebook (so formgrader keeps working) and grades.csv.
 
-Only the grading run's main thread calls these functions; workers hand it plain results.
+The gradebook is any SQLAlchemy URL nbgrader can use: SQLite in the course folder by default, or a shared
+PostgreSQL database (`postgresql+psycopg://user:password@host/db`) that formgrader on another machine reads.
+Only the grading run's main thread writes; workers hand it plain results. Two grading runs (or a run and a
+formgrader release) may still write one PostgreSQL gradebook at once, so every write here holds the
+database's own advisory lock: nbgrader creates tables, students, assignments and submissions by
+find-then-insert, and two writers interleaving those steps would hit unique constraints.
 """
 
 import csv
+import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from course_lib.grading.nbgrader_api import course_config
 
 CSV_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "flags", "duration_s"]
+CONNECT_TIMEOUT_S = 5
+LOCK_KEY = int.from_bytes(hashlib.sha256(b"rectified gradebook writer").digest()[:8], "big", signed=True)
+
+
+class GradebookUnreachable(RuntimeError):
+    """The gradebook URL is malformed, its driver is missing, or its database cannot be reached."""
+
+
+def gradebook_url(root: Path, override: str | None = None) -> str:
+    """`override` if given, else nbgrader_config.py's CourseDirectory.db_url, else root/gradebook.db."""
+    if override:
+        return override
+    config = course_config(root)
+    return config.CourseDirectory.db_url if "db_url" in config.CourseDirectory else f"sqlite:///{root / 'gradebook.db'}"
+
+
+def shown(db_url: str) -> str:
+    """The URL as it may be printed: the password masked."""
+    try:
+        return make_url(db_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return db_url
+
+
+def _engine(db_url: str):
+    url = make_url(db_url)
+    args = {"connect_timeout": CONNECT_TIMEOUT_S} if url.get_backend_name() == "postgresql" else {}
+    return create_engine(url, connect_args=args, poolclass=NullPool)
+
+
+def check_reachable(db_url: str) -> None:
+    """Connect once, write nothing; raise GradebookUnreachable with a one-line reason if that fails. A SQLite
+    file need not exist yet (nbgrader creates it), but its folder must."""
+    try:
+        url = make_url(db_url)
+    except ArgumentError:
+        raise GradebookUnreachable(f"the gradebook URL {db_url!r} is not a SQLAlchemy URL") from None
+    if url.get_backend_name() == "sqlite":
+        folder = Path(url.database or "").parent if url.database not in (None, "", ":memory:") else None
+        if folder is None or not folder.is_dir():
+            raise GradebookUnreachable(f"the gradebook {db_url} is not a file in an existing folder")
+        return
+    try:
+        engine = _engine(db_url)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except (NoSuchModuleError, ImportError, SQLAlchemyError, OSError) as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise GradebookUnreachable(f"cannot reach the gradebook {shown(db_url)}: {reason}") from None
+
+
+@contextmanager
+def write_lock(db_url: str) -> Iterator[None]:
+    """Hold the gradebook's writer lock: a PostgreSQL session advisory lock (released when the block ends or
+    the connection drops). SQLite serialises writers on its file lock itself, so there it is a no-op."""
+    if make_url(db_url).get_backend_name() != "postgresql":
+        yield
+        return
+    engine = _engine(db_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+                connection.commit()
+    finally:
+        engine.dispose()
 
 
 def record_scores(db_url: str, assignment: str, student: str, cell_scores: dict[str, float]) -> None:
     """Create the student and submission if needed and set each test cell's autograded score."""
-    with Gradebook(db_url) as gradebook:
+    with write_lock(db_url), Gradebook(db_url) as gradebook:
         gradebook.update_or_create_student(student)
         try:
             gradebook.find_submission(assignment, student)

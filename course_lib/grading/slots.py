@@ -1,0 +1,45 @@
+"""Machine-wide sandbox slots: which worker index (and so which uid, 61000 + index) a sandbox may use now.
+
+A sandbox runs as the uid of its worker index, its process cap counts that uid's processes, and its clean-up
+kills every process of that uid. Two sandboxes sharing an index at the same time would therefore share a cap
+and kill each other. Threads of one `course grade`, two concurrent `course grade` runs and several Dask
+worker processes on one machine all take their index here: a slot is an exclusive lock (flock) on a file in a
+root-only folder, held while the sandbox runs and released by the kernel if its holder dies.
+"""
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+MAX_SLOTS = 256  # uids 61000..61255
+
+
+class NoFreeSlot(RuntimeError):
+    """Every slot is taken: more concurrent sandboxes on this machine than MAX_SLOTS."""
+
+
+def slot_dir() -> Path:
+    """Where the lock files live: $RECTIFIED_SLOT_DIR, else /run/rectified-sandbox-slots (root-only)."""
+    return Path(os.environ.get("RECTIFIED_SLOT_DIR", "/run/rectified-sandbox-slots"))
+
+
+@contextmanager
+def claim() -> Iterator[int]:
+    """Hold the lowest free slot on this machine for the duration of the `with` block; yields its index."""
+    folder = slot_dir()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for index in range(MAX_SLOTS):
+        fd = os.open(folder / f"{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield index
+        finally:
+            os.close(fd)  # closing the only descriptor of this open file releases the lock
+        return
+    raise NoFreeSlot(f"all {MAX_SLOTS} sandbox slots in {folder} are taken")
