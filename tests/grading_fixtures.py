@@ -12,27 +12,26 @@ import nbformat
 from course_lib.grading.sources import grade_id, is_answer, read_source
 
 A = "ex01_activations"
-COURSE_FILES = ("nbgrader_config.py", f"solutions/{A}", f"exercises/{A}")
 
 
-def make_course(code_root: Path, course: Path) -> Path:
-    """A course folder holding the config, the ex01 source and its release."""
-    for name in COURSE_FILES:
+def make_course(code_root: Path, course: Path, assignment: str = A) -> Path:
+    """A course folder holding the config, the assignment's source and its release."""
+    for name in ("nbgrader_config.py", f"solutions/{assignment}", f"exercises/{assignment}"):
         src, dst = code_root / name, course / name
         dst.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
     return course
 
 
-def _released(code_root: Path):
-    return nbformat.read(code_root / "exercises" / A / f"{A}.ipynb", as_version=4)
+def released(code_root: Path, assignment: str = A):
+    return nbformat.read(code_root / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
 
 
-def solved(code_root: Path):
+def solved(code_root: Path, assignment: str = A):
     """The released notebook with the solution's answers typed in (markers removed)."""
-    source = read_source(A, code_root)
+    source = read_source(assignment, code_root)
     answers = {grade_id(c): c.source for c in source.cells if is_answer(c)}
-    nb = _released(code_root)
+    nb = released(code_root, assignment)
     for c in nb.cells:
         if grade_id(c) in answers:
             c.source = "\n".join(line for line in answers[grade_id(c)].split("\n") if "SOLUTION" not in line)
@@ -104,7 +103,7 @@ CASES = {
     "os_exit": (lambda r: _with(r, tanh="import os\nos._exit(1)"), "crashed", 13),
     "sys_exit": (lambda r: _with(r, tanh="import sys\nsys.exit(0)"), "graded", 13),
     "loop": (lambda r: _with(r, tanh=LOOP), "timeout", 13),
-    "blank": (_released, "graded", 0),
+    "blank": (released, "graded", 0),
 }
 BROKEN_FILES = {"empty": ("", "invalid", "is an empty file"), "bad_json": ("{", "invalid", "not a readable notebook")}
 

@@ -2,9 +2,11 @@
 
 `expected_checks` learns, from the reference solution's own graded run, which checks each test cell makes.
 A student's test cell then earns its points only if every one of those checks has a record and every record
-of it passes when re-judged here: inputs re-created from the seed, reference values computed in this process
-(only from REFERENCE_MODULES), outcomes compared by course_lib.grading.verdict. A record this module cannot
-read or re-judge counts as a failure; so does a missing one (a crashed, exited or sabotaged run).
+of it passes when re-judged here. Two kinds of record exist: "elementwise" (inputs re-created from the seed,
+reference values computed in this process, only from REFERENCE_MODULES, outcomes compared by
+course_lib.grading.verdict) and "judged" (the exercise's own judge_* function called here on the record's
+plain data; course_lib.grading.judged). A record this module cannot read or re-judge counts as a failure; so
+does a missing one (a crashed, exited or sabotaged run).
 """
 
 import importlib
@@ -13,6 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from course_lib.grading import judged
 from course_lib.grading.inputs import elementwise_inputs
 from course_lib.grading.probes import Outcome
 from course_lib.grading.verdict import elementwise_verdict
@@ -30,16 +33,19 @@ def read_log(text: str, max_records: int = 10_000) -> list[dict]:
     for line in text.splitlines()[:max_records]:
         try:
             item = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(item, dict) and isinstance(item.get("kind"), str):
             records.append(item)
     return records
 
 
+OUTCOME_FIELDS = ("outcomes", "data")
+
+
 def key(record: dict) -> str:
-    """What identifies a check: everything but its outcomes."""
-    return json.dumps({k: v for k, v in record.items() if k != "outcomes"}, sort_keys=True)
+    """What identifies a check: everything but what the student's code produced."""
+    return json.dumps({k: v for k, v in record.items() if k not in OUTCOME_FIELDS}, sort_keys=True)
 
 
 def _outcome(item: dict) -> Outcome:
@@ -60,6 +66,8 @@ def _reference(dotted: str):
 
 def passes(record: dict) -> bool:
     """Re-judge one record here; anything malformed is a failure."""
+    if record.get("kind") == "judged":
+        return judged.passes(record)
     if record.get("kind") != "elementwise":
         raise UndecidableCheck(f"checks of kind {record.get('kind')!r} cannot be decided outside the sandbox yet")
     try:

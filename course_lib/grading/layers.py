@@ -24,8 +24,9 @@ import numpy as np
 
 from course_lib.data import Split
 from course_lib.gradcheck import numerical_gradient, numerical_gradient_array
+from course_lib.grading import plain
 from course_lib.grading.probes import Outcome, call
-from course_lib.grading.training import TrainingOutcome
+from course_lib.grading.training import TrainingOutcome, predicted_classes, scored
 
 # Tolerances by the inputs' dtype: another correct formula differs in the last digits (matmul order).
 TOLERANCES = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-5)}
@@ -53,6 +54,7 @@ class Case:
         return f"input {shapes}, dtype {self.dtype}"
 
 
+@plain.registered
 @dataclass(frozen=True)
 class Probe:
     """Named Outcomes of one run of the student's code (plain data), or the error that stopped it."""
@@ -261,7 +263,8 @@ def train_numpy_classifier(loss_fn: Callable, params: dict, data: Split, epochs:
     Every step calls loss_fn(copies of params, x_batch, y_batch) -> (loss, grads) and sets
     params[k] -= lr * grads[k]; the batches are a permutation drawn from `seed` each epoch. Test accuracy is
     the argmax of loss_fn(params, x_test) (scores, no labels) against y_test. Any exception, a gradient of
-    the wrong shape, or a loss that stops being finite becomes `error`."""
+    the wrong shape, or a loss that stops being finite becomes `error`. The outcome's `predictions` are the
+    argmax classes on x_test (its accuracy is counted from them)."""
     d = data.numpy()
     x, y = d.x_train.astype(np.float64), d.y_train
     params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
@@ -291,5 +294,6 @@ def train_numpy_classifier(loss_fn: Callable, params: dict, data: Split, epochs:
     except Exception as err:  # noqa: BLE001
         return TrainingOutcome(error=f"called without labels, loss(params, x) must return the scores (N, C): "
                                      f"{type(err).__name__}: {err}")
-    accuracy = float(np.mean(scores.argmax(axis=1) == d.y_test))
-    return TrainingOutcome(accuracy, seconds, None, sum(v.size for v in params.values()))
+    outcome = TrainingOutcome(None, seconds, None, sum(v.size for v in params.values()),
+                              predictions=predicted_classes(scores))
+    return scored(outcome, d.y_test)

@@ -3,29 +3,55 @@
 A test never reads a number the student computed (`test_acc = 0.99` earns nothing): it calls the student's
 model-building function, trains the model with course_lib.train.fit under the grader's seed and budget, and
 measures it on held-out data the student's code never saw. What comes back is a `TrainingOutcome` of plain
-numbers; `accuracy_verdict` turns it into pass or a teaching message.
+numbers, including the trained model's predicted class for every held-out example. `accuracy_verdict` turns
+it into pass or a teaching message, counting the correct predictions itself against labels the judge
+re-creates (so an accuracy computed, or patched, in the student's kernel never decides anything).
 """
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 
 from course_lib.data import Split
 from course_lib.diagnostics import MONITORED, DeadUnitMonitor
-from course_lib.train import evaluate, fit
+from course_lib.grading import plain
+from course_lib.train import fit
 
 
+@plain.registered
 @dataclass(frozen=True)
 class TrainingOutcome:
-    """Test accuracy, training seconds and dead-unit fraction (None where not measured), or an error."""
+    """Test accuracy, training seconds, dead-unit fraction and parameter count (None where not measured), or
+    an error; `predictions` (N_test,) int64 is the trained model's class for each held-out example, from which
+    `scored` re-computes the accuracy outside the student's code."""
 
     test_accuracy: float | None = None
     train_seconds: float | None = None
     dead_fraction: float | None = None
     n_parameters: int | None = None
     error: str | None = None
+    predictions: np.ndarray | None = None
+
+
+def predicted_classes(scores) -> np.ndarray:
+    """Argmax class per row of a scores array or tensor (N, C), as int64 (N,)."""
+    scores = scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
+    return scores.argmax(axis=1).astype(np.int64)
+
+
+def scored(outcome: TrainingOutcome, labels: np.ndarray) -> TrainingOutcome:
+    """The outcome with test_accuracy counted from its predictions against `labels` (N,); predictions of the
+    wrong shape or type become an error. Judges call this with labels they re-created themselves."""
+    if outcome.error:
+        return outcome
+    predictions = outcome.predictions
+    if not isinstance(predictions, np.ndarray) or predictions.shape != np.shape(labels):
+        return replace(outcome, test_accuracy=None,
+                       error=f"the model must give one class per held-out example ({len(labels)})")
+    return replace(outcome, test_accuracy=float(np.mean(predictions == np.asarray(labels))))
 
 
 def _build(build_model: Callable[[], torch.nn.Module], seed: int) -> torch.nn.Module:
@@ -59,10 +85,12 @@ def train_and_measure(build_model: Callable[[], torch.nn.Module], data: Split, e
             seed=seed, progress=False)
         seconds = time.perf_counter() - start
         model.eval()
-        _, accuracy = evaluate(model, data.x_test, data.y_test)
+        with torch.no_grad():
+            predictions = predicted_classes(model(data.x_test))
         dead = _dead_fraction(model, data.x_train) if measure_dead else None
         n_parameters = sum(p.numel() for p in model.parameters())
-        return TrainingOutcome(float(accuracy), seconds, dead, n_parameters)
+        outcome = TrainingOutcome(None, seconds, dead, n_parameters, predictions=predictions)
+        return scored(outcome, data.y_test.numpy())
     except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
         return TrainingOutcome(error=f"{type(err).__name__}: {err}")
 
@@ -80,10 +108,12 @@ def near_chance(n_classes: int, margin: float = 0.1) -> Callable[[TrainingOutcom
     return lambda outcome: outcome.test_accuracy is not None and outcome.test_accuracy < 1 / n_classes + margin
 
 
-def accuracy_verdict(name: str, outcome: TrainingOutcome, threshold: float, hints: Sequence[Hint] = (),
-                     max_seconds: float | None = None) -> str | None:
-    """None if the trained model reached `threshold` test accuracy (within `max_seconds` of training, if
-    given); else a message with the measured figure and the first hint that applies."""
+def accuracy_verdict(name: str, outcome: TrainingOutcome, labels: np.ndarray, threshold: float,
+                     hints: Sequence[Hint] = (), max_seconds: float | None = None) -> str | None:
+    """None if the trained model's predictions reach `threshold` accuracy against `labels` (within
+    `max_seconds` of training, if given); else a message with the measured figure and the first hint that
+    applies. The accuracy is always counted here, from the predictions (`scored`)."""
+    outcome = scored(outcome, labels)
     if outcome.error:
         return f"{name}: building or training the model failed: {outcome.error}"
     if max_seconds is not None and outcome.train_seconds > max_seconds:

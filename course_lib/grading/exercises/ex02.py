@@ -11,6 +11,7 @@ import numpy as np
 from course_lib import activations as reference
 from course_lib.data import spirals
 from course_lib.gradcheck import check_gradient
+from course_lib.grading import judged
 from course_lib.grading.inputs import elementwise_inputs
 from course_lib.grading.layers import (
     NUMERICAL_TOLERANCE,
@@ -25,15 +26,10 @@ from course_lib.grading.layers import (
     probe_verdict,
     train_numpy_classifier,
 )
-from course_lib.grading.training import Hint, accuracy_verdict
+from course_lib.grading.training import Hint, TrainingOutcome, accuracy_verdict
 
 PARAMS = ("W1", "b1", "W2", "b2")
-
-
-def _refuse_reference(*fns) -> None:
-    for fn in fns:
-        if getattr(fn, "__module__", "").startswith("course_lib"):
-            raise AssertionError(f"{fn.__name__} is course_lib's reference, imported: write your own")
+AFFINE_GRADS = ("dx", "dw", "db")
 
 
 # ---- affine layer -----------------------------------------------------------------------------------
@@ -76,17 +72,20 @@ DW_TRANSPOSED = GradientMisconception(
     "dw is transposed (dout.T @ x): it must have w's shape (D, M), dw = x.T @ dout with x reshaped to (N, D)")
 
 
+def judge_affine(data: dict, seed: int, hidden: bool = False) -> str | None:
+    """data: {"borrowed": names, "probes": one Probe per affine_cases(seed, hidden)}."""
+    cases = affine_cases(seed, hidden)
+    expected = [expected_layer(reference.affine_forward, reference.affine_backward, c, AFFINE_GRADS) for c in cases]
+    return judged.borrowed_message(data["borrowed"]) or probe_verdict(
+        "affine_forward/affine_backward", data["probes"], cases, expected,
+        [DB_WRONG_AXIS, DB_SUMMED_ALL, DX_NOT_RESHAPED, DW_TRANSPOSED], hidden)
+
+
 def check_affine(affine_forward, affine_backward, seed: int, hidden: bool = False) -> None:
     """out = x.reshape(N, D) @ w + b and its gradients dx, dw, db, against course_lib.activations."""
-    _refuse_reference(affine_forward, affine_backward)
-    cases = affine_cases(seed, hidden)
-    names = ("dx", "dw", "db")
-    probes = [probe_layer(affine_forward, affine_backward, c, names) for c in cases]
-    expected = [expected_layer(reference.affine_forward, reference.affine_backward, c, names) for c in cases]
-    message = probe_verdict("affine_forward/affine_backward", probes, cases, expected,
-                            [DB_WRONG_AXIS, DB_SUMMED_ALL, DX_NOT_RESHAPED, DW_TRANSPOSED], hidden)
-    if message:
-        raise AssertionError(message)
+    probes = [probe_layer(affine_forward, affine_backward, c, AFFINE_GRADS) for c in affine_cases(seed, hidden)]
+    data = {"borrowed": judged.borrowed(affine_forward, affine_backward), "probes": probes}
+    judged.check(judge_affine, data, seed=seed, hidden=hidden)
 
 
 # ---- ReLU layer -------------------------------------------------------------------------------------
@@ -119,16 +118,20 @@ RELU_PASSES_ALL = GradientMisconception(
     "(if you cached the output, note that out >= 0 holds everywhere; out > 0 is the mask)")
 
 
+def judge_relu_layer(data: dict, seed: int, hidden: bool = False) -> str | None:
+    """data: {"borrowed": names, "probes": one Probe per relu_cases(seed, hidden)}."""
+    cases = relu_cases(seed, hidden)
+    expected = [expected_layer(reference.relu_forward, reference.relu_backward, c, ("dx",)) for c in cases]
+    return judged.borrowed_message(data["borrowed"]) or probe_verdict(
+        "relu_forward/relu_backward", data["probes"], cases, expected,
+        [RELU_KINK, RELU_TIMES_OUTPUT, RELU_PASSES_ALL], hidden)
+
+
 def check_relu_layer(relu_forward, relu_backward, seed: int, hidden: bool = False) -> None:
     """relu_forward -> (max(0, x), cache) and relu_backward -> dout * (x > 0), dtype kept, 0 at the kink."""
-    _refuse_reference(relu_forward, relu_backward)
-    cases = relu_cases(seed, hidden)
-    probes = [probe_layer(relu_forward, relu_backward, c, ("dx",)) for c in cases]
-    expected = [expected_layer(reference.relu_forward, reference.relu_backward, c, ("dx",)) for c in cases]
-    message = probe_verdict("relu_forward/relu_backward", probes, cases, expected,
-                            [RELU_KINK, RELU_TIMES_OUTPUT, RELU_PASSES_ALL], hidden)
-    if message:
-        raise AssertionError(message)
+    probes = [probe_layer(relu_forward, relu_backward, c, ("dx",)) for c in relu_cases(seed, hidden)]
+    data = {"borrowed": judged.borrowed(relu_forward, relu_backward), "probes": probes}
+    judged.check(judge_relu_layer, data, seed=seed, hidden=hidden)
 
 
 # ---- the two-layer net ------------------------------------------------------------------------------
@@ -232,46 +235,68 @@ LOSS_SUMMED = GradientMisconception(
     "the loss is summed over the examples: it must be the mean cross-entropy over the N examples")
 
 
-def _finite_difference_note(two_layer_loss_fn, cases: list[Case]) -> str:
+def _is_smooth(case: Case) -> bool:
+    """No example at the kink: finite differences of the loss are its gradient there."""
+    return bool((case.inputs["x"][0] != 0).any())
+
+
+def _is_large(case: Case) -> bool:
+    return bool(case.inputs["b2"].min() > 100)
+
+
+def _numerical_or_none(two_layer_loss_fn, case: Case) -> dict | None:
+    """Central differences of the student's own loss on `case`, or None if it cannot be evaluated."""
+    try:
+        with np.errstate(all="ignore"):
+            return numerical_loss_grads(two_layer_loss_fn, case, PARAMS)
+    except Exception:  # noqa: BLE001 - the loss probe reports the student's error
+        return None
+
+
+def _finite_difference_note(probes: list, numerical: list, cases: list[Case]) -> str:
     """Whether the student's gradients match finite differences of the student's own loss (smooth cases)."""
-    for case in cases:
-        probe = probe_loss(two_layer_loss_fn, case, PARAMS)
-        if probe.error or any(o.error for o in probe.values.values()):
+    for probe, grads, case in zip(probes, numerical, cases, strict=True):
+        if probe.error or any(o.error for o in probe.values.values()) or grads is None:
             return ""
-        try:
-            numerical = numerical_loss_grads(two_layer_loss_fn, case, PARAMS)
-        except Exception:  # noqa: BLE001 - the probe above already reported the student's error
-            return ""
-        expected = [{k: numerical[k] for k in PARAMS}]
-        if probe_verdict("", [probe], [case], expected, tolerance=NUMERICAL_TOLERANCE):
-            wrong = [k for k in PARAMS if not matches(probe, k, numerical[k], *NUMERICAL_TOLERANCE)]
+        if probe_verdict("", [probe], [case], [grads], tolerance=NUMERICAL_TOLERANCE):
+            wrong = [k for k in PARAMS if not matches(probe, k, grads[k], *NUMERICAL_TOLERANCE)]
             return (f" Your gradients of {', '.join(wrong)} do not match finite differences of your own loss: "
                     "the backward pass does not differentiate your forward pass.")
     return (" Your gradients do match finite differences of your own loss, so the forward pass or the loss "
             "itself computes something else.")
 
 
-def check_two_layer_loss(two_layer_loss_fn, seed: int, hidden: bool = False) -> None:
-    """Loss and gradients against the reference, and against finite differences of the student's own loss."""
+def judge_two_layer_loss(data: dict, seed: int, hidden: bool = False) -> str | None:
+    """data: {"probes": a Probe per net_cases(seed, hidden), "numerical": for each smooth case, the central
+    differences of the student's own loss (or None)}. Judged against the reference, then against those."""
     cases = net_cases(seed, hidden)
-    probes = [probe_loss(two_layer_loss_fn, c, PARAMS) for c in cases]
+    probes = data["probes"]
+    smooth = [i for i, c in enumerate(cases) if _is_smooth(c)]
+    numerical = dict(zip(smooth, data["numerical"], strict=True))
     expected = [expected_loss(two_layer_loss, c, PARAMS) for c in cases]
     misconceptions = [NET_DB_WRONG_AXIS, NET_DW_TRANSPOSED, NO_RELU, NOT_DIVIDED_BY_N, LOSS_SUMMED, NET_KINK]
     message = probe_verdict("two_layer_loss", probes, cases, expected, misconceptions, hidden, warn_free=True)
     if message:
-        large = [i for i, c in enumerate(cases) if c.inputs["b2"].min() > 100]
-        if any(OVERFLOW.applies(probes[i], expected[i], cases[i]) for i in large):
-            raise AssertionError(f"two_layer_loss: {OVERFLOW.message}")
-        smooth = [c for c in cases if c.inputs["b2"].min() < 100 and (c.inputs["x"][0] != 0).any()]
+        if any(OVERFLOW.applies(probes[i], expected[i], cases[i]) for i, c in enumerate(cases) if _is_large(c)):
+            return f"two_layer_loss: {OVERFLOW.message}"
         if not any(m.message in message for m in misconceptions):
-            message += _finite_difference_note(two_layer_loss_fn, smooth)
-        raise AssertionError(message)
-    smooth = [(p, c) for p, c in zip(probes, cases, strict=True) if (c.inputs["x"][0] != 0).any()]
-    numerical = [numerical_loss_grads(two_layer_loss_fn, c, PARAMS) for _, c in smooth]
-    message = probe_verdict("two_layer_loss", [p for p, _ in smooth], [c for _, c in smooth], numerical,
-                            hidden=hidden, tolerance=NUMERICAL_TOLERANCE)
-    if message:
-        raise AssertionError(f"{message}: the gradients disagree with finite differences of your own loss")
+            small = [i for i in smooth if not _is_large(cases[i])]
+            message += _finite_difference_note([probes[i] for i in small], [numerical[i] for i in small],
+                                               [cases[i] for i in small])
+        return message
+    if any(numerical[i] is None for i in smooth):
+        return "two_layer_loss: finite differences of your loss could not be computed"
+    message = probe_verdict("two_layer_loss", [probes[i] for i in smooth], [cases[i] for i in smooth],
+                            [numerical[i] for i in smooth], hidden=hidden, tolerance=NUMERICAL_TOLERANCE)
+    return f"{message}: the gradients disagree with finite differences of your own loss" if message else None
+
+
+def check_two_layer_loss(two_layer_loss_fn, seed: int, hidden: bool = False) -> None:
+    """Loss and gradients against the reference, and against finite differences of the student's own loss."""
+    cases = net_cases(seed, hidden)
+    probes = [probe_loss(two_layer_loss_fn, c, PARAMS) for c in cases]
+    numerical = [_numerical_or_none(two_layer_loss_fn, c) for c in cases if _is_smooth(c)]
+    judged.check(judge_two_layer_loss, {"probes": probes, "numerical": numerical}, seed=seed, hidden=hidden)
 
 
 # ---- the gradient check -----------------------------------------------------------------------------
@@ -327,32 +352,43 @@ def _run_gradient_check(gradient_check, loss_fn, params, x, y) -> tuple[dict | N
     return errors, None
 
 
+def _wrong_parameter(seed: int, hidden: bool) -> str:
+    return PARAMS[seed % len(PARAMS)] if hidden else "W2"
+
+
+def judge_gradient_check(data: dict, seed: int, hidden: bool = False) -> str | None:
+    """data: {"right": (errors, problem), "wrong": (errors, problem)}: what the student's gradient_check
+    reported for the correct loss and for one with a wrong gradient (see _run_gradient_check)."""
+    errors, problem = data["right"]
+    if problem:
+        return f"gradient_check {problem}"
+    bad = {k: v for k, v in errors.items() if v > 1e-5}
+    if bad:
+        return (f"gradient_check reported relative errors {bad} for a loss whose gradients are right (expected "
+                "below 1e-7): does f(p) evaluate the loss at the perturbed parameter p, and is the analytic "
+                "gradient the one for that same parameter?")
+    wrong = _wrong_parameter(seed, hidden)
+    errors, problem = data["wrong"]
+    if problem:
+        return f"gradient_check {problem}"
+    if errors[wrong] < 1e-3:
+        where = "a hidden test's parameter" if hidden else f"'{wrong}'"
+        return (f"gradient_check passed a loss whose gradient for {where} is 1.5 times too large (relative error "
+                f"{errors[wrong]:.1e}): a check must compare the analytic gradient with finite differences of the "
+                "loss, never with itself")
+    others = {k: v for k, v in errors.items() if k != wrong and v > 1e-5}
+    if others:
+        return (f"gradient_check blamed {sorted(others)}, whose gradients are right: only one parameter's "
+                "gradient was wrong")
+    return None
+
+
 def check_gradient_check(gradient_check, seed: int, hidden: bool = False) -> None:
     """The student's gradient check passes a correct loss and catches a loss with one wrong gradient."""
     params, x, y = small_problem(seed)
-    errors, problem = _run_gradient_check(gradient_check, two_layer_loss, params, x, y)
-    if problem:
-        raise AssertionError(f"gradient_check {problem}")
-    bad = {k: v for k, v in errors.items() if v > 1e-5}
-    if bad:
-        raise AssertionError(
-            f"gradient_check reported relative errors {bad} for a loss whose gradients are right (expected "
-            "below 1e-7): does f(p) evaluate the loss at the perturbed parameter p, and is the analytic "
-            "gradient the one for that same parameter?")
-    wrong = PARAMS[seed % len(PARAMS)] if hidden else "W2"
-    errors, problem = _run_gradient_check(gradient_check, _wrong_gradient(wrong), params, x, y)
-    if problem:
-        raise AssertionError(f"gradient_check {problem}")
-    if errors[wrong] < 1e-3:
-        where = "a hidden test's parameter" if hidden else f"'{wrong}'"
-        raise AssertionError(
-            f"gradient_check passed a loss whose gradient for {where} is 1.5 times too large (relative error "
-            f"{errors[wrong]:.1e}): a check must compare the analytic gradient with finite differences of the "
-            "loss, never with itself")
-    others = {k: v for k, v in errors.items() if k != wrong and v > 1e-5}
-    if others:
-        raise AssertionError(f"gradient_check blamed {sorted(others)}, whose gradients are right: only one "
-                             "parameter's gradient was wrong")
+    right = _run_gradient_check(gradient_check, two_layer_loss, params, x, y)
+    wrong = _run_gradient_check(gradient_check, _wrong_gradient(_wrong_parameter(seed, hidden)), params, x, y)
+    judged.check(judge_gradient_check, {"right": right, "wrong": wrong}, seed=seed, hidden=hidden)
 
 
 # ---- training on the spirals ------------------------------------------------------------------------
@@ -379,10 +415,14 @@ def train_two_layer(two_layer_loss_fn, seed: int):
     return train_numpy_classifier(two_layer_loss_fn, params, data, EPOCHS, LR, seed, BATCH_SIZE)
 
 
+def judge_training(outcome: TrainingOutcome, seed: int, threshold: float, hidden: bool = False) -> str | None:
+    """The trained net's predictions against the spirals' test labels, re-created here from the seed."""
+    return accuracy_verdict("spirals", outcome, spiral_data(seed).y_test, threshold, [CHANCE_HINT, LINEAR_HINT],
+                            max_seconds=10.0)
+
+
 def check_training(two_layer_loss_fn, seed: int, threshold: float, hidden: bool = False) -> None:
     outcome = train_two_layer(two_layer_loss_fn, seed)
     if outcome.error is None:
         print(f"test accuracy {outcome.test_accuracy:.3f} after {outcome.train_seconds:.2f} s of training")
-    message = accuracy_verdict("spirals", outcome, threshold, [CHANCE_HINT, LINEAR_HINT], max_seconds=10.0)
-    if message:
-        raise AssertionError(message)
+    judged.check(judge_training, outcome, seed=seed, threshold=threshold, hidden=hidden)
