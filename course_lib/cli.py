@@ -74,9 +74,12 @@ def release(assignments: tuple[str, ...]) -> None:
 @click.option("--memory", type=int, help="Memory cap per submission, MB.")
 @click.option("--db", "db_url", help="Gradebook SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
               "(default: nbgrader_config.py's db_url, else gradebook.db).")
+@click.option("--dask", "scheduler", metavar="ADDRESS", help="Grade on a Dask cluster (tcp://host:8786) instead "
+              "of local sandboxes.")
 def grade(assignment: str, submissions: str | None, workers: int | None, timeout: float | None,
-          memory: int | None, db_url: str | None) -> None:
+          memory: int | None, db_url: str | None, scheduler: str | None) -> None:
     """Autograde a whole class, sandboxed and in parallel; write the gradebook, grades.csv and feedback."""
+    from contextlib import nullcontext
     from pathlib import Path
 
     from course_lib.grading.decide import UndecidableCheck
@@ -87,13 +90,22 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
     from course_lib.grading.sources import SourceError
 
     _assignments((assignment,))
+    if scheduler and workers:
+        raise click.ClickException("--workers sets local sandboxes; with --dask the cluster's worker threads do")
     missing = missing_requirement()
     if missing:
         raise click.ClickException(missing)
     limits = Limits(**{k: v for k, v in {"wall_s": timeout, "memory_mb": memory}.items() if v})
+    errors, cluster = (SourceError, IntakeError, UndecidableCheck, GradebookUnreachable), nullcontext()
+    if scheduler:  # imported only when asked for: dask takes a second to import
+        from course_lib.grading.cluster import ClusterUnusable, DaskWorkers
+
+        errors, cluster = errors + (ClusterUnusable,), DaskWorkers.connect(scheduler)
     try:
-        results = grade_class(assignment, Path(submissions) if submissions else None, workers, limits, db_url=db_url)
-    except (SourceError, IntakeError, UndecidableCheck, GradebookUnreachable) as err:
+        with cluster as executor:
+            results = grade_class(assignment, Path(submissions) if submissions else None, workers, limits,
+                                  db_url=db_url, executor=executor)
+    except errors as err:
         raise click.ClickException(str(err)) from None
     counts = {}
     for g in results:
