@@ -23,6 +23,7 @@ from course_lib.paths import course_root
 SANDBOX_DIR = "/tmp/submission"  # inside the sandbox's own empty /tmp
 BASE_UID = 61000
 MAX_READ_BYTES = 50 * 2**20
+STATUS_PREFIX = "executor-status: "  # the executor's last line: STATUS_PREFIX + "ok" or "timeout: ..."
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,16 @@ def _reap(uid: int, seconds: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def _status(returncode: int, stdout_tail: str) -> str:
+    """The executor's reported status, or "crashed: ..." when it exited early or failed."""
+    reported = [line[len(STATUS_PREFIX):] for line in stdout_tail.splitlines() if line.startswith(STATUS_PREFIX)]
+    if returncode != 0:
+        return f"crashed: the notebook's process exited with {returncode}"
+    if not reported:
+        return "crashed: the notebook's process ended before its last cell"
+    return reported[-1]
+
+
 def _read_back(path: Path) -> nbformat.NotebookNode | None:
     """The executed notebook if it came back as a readable file of bounded size."""
     if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_READ_BYTES:
@@ -138,8 +149,7 @@ def run(notebook: nbformat.NotebookNode, workdir: Path, limits: Limits = Limits(
     try:
         done = subprocess.run(command(workdir, limits, worker, hide), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               stdin=subprocess.DEVNULL, timeout=limits.wall_s, start_new_session=True)
-        last_line = done.stdout[-2000:].decode(errors="replace").strip().splitlines()[-1:] or ["no status"]
-        status = last_line[0] if done.returncode == 0 else f"crashed: the sandbox exited with {done.returncode}"
+        status = _status(done.returncode, done.stdout[-2000:].decode(errors="replace"))
     except subprocess.TimeoutExpired:
         status = f"timeout: over the {limits.wall_s:g} s wall-time cap"
     _reap(BASE_UID + worker)
