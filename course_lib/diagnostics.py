@@ -11,7 +11,7 @@ GroupMax inside layer "0" of an `mlp(..., activation="maxout")` is "0.group_max"
 """
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Self
@@ -184,22 +184,29 @@ def activation_stats(model: nn.Module, x: torch.Tensor) -> list[ActivationStats]
     """
     stats = []
 
-    def record(name):
-        def hook(module, args, out):
-            out = out.detach().double()
-            stats.append(ActivationStats(name, type(module).__name__, out.mean().item(), out.std().item(),
-                                         (out == 0).double().mean().item(), _saturated(module, out)))
-        return hook
+    def record(name, module, args, out):
+        out = out.detach().double()
+        stats.append(ActivationStats(name, type(module).__name__, out.mean().item(), out.std().item(),
+                                     (out == 0).double().mean().item(), _saturated(module, out)))
 
-    handles = [m.register_forward_hook(record(name)) for name, m in model.named_modules()
-               if isinstance(m, ACTIVATION_MODULES)]
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, ACTIVATION_MODULES)}
+    hooked_forward(model, x, layers, record)
+    return stats
+
+
+def hooked_forward(model: nn.Module, x: torch.Tensor, layers: Mapping[str, nn.Module],
+                   on_call: Callable[[str, nn.Module, tuple, object], None]) -> None:
+    """One forward pass of model(x) without gradients, calling on_call(name, module, args, output) on every
+    call each of `layers` (name -> module) receives, in call order; the hooks are removed afterwards, even if
+    the forward pass raises."""
+    handles = [m.register_forward_hook(lambda module, args, out, name=name: on_call(name, module, args, out))
+               for name, m in layers.items()]
     try:
         with torch.no_grad():
             model(x)
     finally:
         for handle in handles:
             handle.remove()
-    return stats
 
 
 @dataclass

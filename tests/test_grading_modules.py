@@ -1,5 +1,8 @@
-"""The torch-module probe builds the student's class, loads the grader's parameters and keeps plain data;
-its verdict names misconceptions and never reveals hidden inputs."""
+"""The torch-module probe builds the student's class, loads the grader's parameters and keeps plain data
+(which survives the JSON round trip to a judge); its verdict names misconceptions and never reveals hidden
+inputs."""
+
+import json
 
 import numpy as np
 import pytest
@@ -8,10 +11,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.data import moons
+from course_lib.grading import plain
 from course_lib.grading.modules import (
     ModuleCase,
     ModuleMisconception,
-    check_module,
+    ModuleOutcome,
+    compare_module,
     function_outcome,
     module_verdict,
     probe_module,
@@ -62,7 +67,26 @@ def test_a_correct_module_matches_the_reference_with_the_graders_parameters():
         assert type(got) is np.ndarray and got.dtype == np.float64 and np.allclose(got, want, atol=1e-5)
     assert outcome.param_shapes == {"weight": (3,)} and np.all(outcome.initial_params["weight"] == 0.25)
     assert outcome.output_dtype == "float32" and outcome.error is None
-    check_module("PReLU", PReLU, [case(), case((6, 2))], reference)
+    cases = [case(), case((6, 2))]
+    assert compare_module("PReLU", cases, [probe_module(PReLU, c) for c in cases], reference) is None
+
+
+def _verdict(cls, cases, misconceptions=()):
+    """compare_module on what the probe kept, after the JSON round trip a judge's data makes."""
+    outcomes = [probe_module(cls, c) for c in cases]
+    back = plain.decode(json.loads(json.dumps(plain.encode(outcomes))))
+    assert all(type(o) is ModuleOutcome for o in back)
+    return compare_module("PReLU", cases, back, reference, misconceptions)
+
+
+def test_a_module_outcome_is_plain_data_that_survives_the_round_trip():
+    outcome = probe_module(PReLU, case())
+    back = plain.decode(json.loads(json.dumps(plain.encode(outcome))))
+    assert back.param_shapes == {"weight": (3,)} and back.operations == outcome.operations
+    assert back.classes == outcome.classes and np.array_equal(back.param_grads["weight"], outcome.param_grads["weight"])
+    assert np.array_equal(back.output, outcome.output) and back.output_dtype == "float32"
+    c = case()
+    assert plain.decode(plain.encode(c)).args == (3,)
 
 
 def test_a_float64_case_runs_the_module_in_float64():
@@ -100,15 +124,13 @@ def test_a_detached_output_is_explained():
         def forward(self, x):
             return super().forward(x).detach()
 
-    with pytest.raises(AssertionError, match="no gradient reached the input"):
-        check_module("PReLU", Detached, [case()], reference)
+    assert "no gradient reached the input" in _verdict(Detached, [case()])
 
 
 def test_a_wrong_gradient_at_the_kink_is_named_by_its_misconception():
     kink = ModuleMisconception(lambda x, p, c: torch.where(x >= 0, x, p["weight"].view(1, -1, 1) * x),
                                "the gradient at x == 0 was 1")
-    with pytest.raises(AssertionError, match="PReLU: the gradient at x == 0 was 1$"):
-        check_module("PReLU", KinkIsOne, [case(), case(seed=1)], reference, [kink])
+    assert _verdict(KinkIsOne, [case(), case(seed=1)], [kink]) == "PReLU: the gradient at x == 0 was 1"
 
 
 def test_an_unnamed_failure_names_the_case_and_a_hidden_one_reveals_no_values():
@@ -130,8 +152,7 @@ def test_a_misconception_that_errs_where_the_student_errs_still_matches():
             return torch.where(x > 0, x, self.weight * x)
 
     cases = [case((4, 3, 5)), case((4, 3, 3))]  # the first errs (3 slopes vs 5 on the last axis), the second not
-    with pytest.raises(AssertionError, match="PReLU: last axis$"):
-        check_module("PReLU", LastAxis, cases, reference, [last_axis])
+    assert _verdict(LastAxis, cases, [last_axis]) == "PReLU: last axis"
 
 
 def test_record_forward_counts_a_shared_module_once_per_call():
@@ -139,6 +160,9 @@ def test_record_forward_counts_a_shared_module_once_per_call():
     model = nn.Sequential(nn.Linear(2, 3), shared, nn.Linear(3, 3), shared)
     seen = record_forward(model, torch.ones(5, 2), {"act": shared}, "input")
     assert len(seen["act"]) == 2 and seen["act"][0].shape == (5, 3)
+    out = record_forward(model, torch.ones(5, 2), {"first": model[0]}, "output")["first"][0]
+    assert out.dtype == np.float64 and np.allclose(out, model[0](torch.ones(5, 2)).detach().numpy(), atol=1e-6)
+    assert not any(m._forward_hooks for m in model.modules())  # the hooks are gone
 
 
 def test_train_and_inspect_hands_plain_data_from_the_trained_model():

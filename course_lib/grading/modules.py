@@ -1,14 +1,16 @@
 """Probing a student's torch nn.Module: build it, load the grader's parameters, run forward and backward.
 
-    check_module("PReLU", PReLU, cases, reference=lambda x, p, c: F.prelu(x, p["weight"]), seed=0)
+    outcomes = [probe_module(PReLU, c, seed=0) for c in cases]        # in the student's kernel: plain data
+    message = compare_module("PReLU", cases, outcomes, reference)      # in a judge: None, or what is wrong
 
 `probe_module` constructs the student's class with a case's arguments under the grader's seed, copies the
 grader's values into named parameters, runs the module on the grader's input and backpropagates the grader's
 upstream gradient `dout`. It returns a `ModuleOutcome` of plain numpy data (output, input and parameter
-gradients, what the module is made of), never the student's objects. `function_outcome` runs a torch
-function of the grader (the reference, or a misconception) on the same case the same way, so the two are
-compared array by array; `module_verdict` does that and names the misconception that reproduces the
-student's outcomes, describing hidden cases only by their arguments and shapes.
+gradients, what the module is made of), never the student's objects: it can travel to a judge
+(course_lib.grading.judged). `function_outcome` runs a torch function of the grader (the reference, or a
+misconception) on the same case the same way, so the two are compared array by array; `compare_module` and
+`module_verdict` do that (from plain outcomes only, so judges call them) and name the misconception that
+reproduces the student's outcomes, describing hidden cases only by their arguments and shapes.
 
 `train_and_inspect` trains a student's model like `training.train_and_measure` and lets grader code look at
 the trained model (learned slopes, winning pieces) before it is thrown away; `record_forward` keeps what
@@ -24,12 +26,15 @@ import torch
 from torch import nn
 
 from course_lib.data import Split
+from course_lib.diagnostics import hooked_forward
+from course_lib.grading import plain
 from course_lib.grading.training import TrainingOutcome, train_and_measure
 
 # Tolerances by input dtype: another correct float32 formula (or summation order) differs in the 6th digit.
 TOLERANCES = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-5)}
 
 
+@plain.registered
 @dataclass(frozen=True)
 class ModuleCase:
     """One test: construct with `args`, load `params` (name -> array), run on `x`, backpropagate `dout`."""
@@ -40,13 +45,15 @@ class ModuleCase:
     dout: np.ndarray
 
 
+@plain.registered
 @dataclass(frozen=True)
 class ModuleOutcome:
     """Plain data from one case: output, gradients, and the module's make-up; or the error it raised.
 
     param_shapes / initial_params: every registered parameter right after construction (before the grader's
     values were copied in); param_grads: the gradient of each parameter the grader set (None: no gradient);
-    classes: "module.QualName" of the module and each submodule; operations: the autograd nodes of the output.
+    classes: "module.QualName" of the module and each submodule; operations: the names of the autograd nodes
+    behind the output, sorted.
     """
 
     output: np.ndarray | None = None
@@ -56,7 +63,7 @@ class ModuleOutcome:
     param_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     initial_params: dict[str, np.ndarray] = field(default_factory=dict)
     classes: tuple[str, ...] = ()
-    operations: frozenset[str] = frozenset()
+    operations: tuple[str, ...] = ()
     error: str | None = None
 
 
@@ -76,8 +83,8 @@ def _qualname(obj: Any) -> str:
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
-def _operations(out: torch.Tensor) -> frozenset[str]:
-    """Names of every autograd node behind `out` (e.g. "PreluKernelBackward0")."""
+def _operations(out: torch.Tensor) -> tuple[str, ...]:
+    """Names of every autograd node behind `out` (e.g. "PreluKernelBackward0"), sorted."""
     seen, stack, names = set(), [out.grad_fn], set()
     while stack:
         node = stack.pop()
@@ -86,7 +93,7 @@ def _operations(out: torch.Tensor) -> frozenset[str]:
         seen.add(id(node))
         names.add(node.name())
         stack.extend(next_node for next_node, _ in node.next_functions)
-    return frozenset(names)
+    return tuple(sorted(names))
 
 
 def _error(err: BaseException) -> str:
@@ -237,18 +244,6 @@ def compare_module(name: str, cases: Sequence[ModuleCase], outcomes: Sequence[Mo
     return module_verdict(name, cases, outcomes, expected, wrong, hidden)
 
 
-def check_module(name: str, cls: Callable[..., nn.Module], cases: Sequence[ModuleCase],
-                 reference: Callable[..., torch.Tensor], misconceptions: Sequence[ModuleMisconception] = (),
-                 hidden: bool = False, seed: int = 0) -> list[ModuleOutcome]:
-    """Probe cls on every case and compare with reference(x, params, *args); raise AssertionError with the
-    verdict when anything differs. Returns the student's outcomes for further structural checks."""
-    outcomes = [probe_module(cls, c, seed) for c in cases]
-    message = compare_module(name, cases, outcomes, reference, misconceptions, hidden)
-    if message:
-        raise AssertionError(message)
-    return outcomes
-
-
 def record_forward(model: nn.Module, x: torch.Tensor, modules: Mapping[str, nn.Module],
                    what: str = "input") -> dict[str, list[np.ndarray]]:
     """One forward pass of model(x) without gradients; for each named module, the first input (or the output)
@@ -258,19 +253,10 @@ def record_forward(model: nn.Module, x: torch.Tensor, modules: Mapping[str, nn.M
         raise ValueError(f"what must be 'input' or 'output', got {what!r}")
     seen: dict[str, list[np.ndarray]] = {name: [] for name in modules}
 
-    def hook(name):
-        def record(module, args, out):
-            value = args[0] if what == "input" else out
-            seen[name].append(_numpy(value))
-        return record
+    def record(name, module, args, out):
+        seen[name].append(_numpy(args[0] if what == "input" else out))
 
-    handles = [m.register_forward_hook(hook(name)) for name, m in modules.items()]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    hooked_forward(model, x, modules, record)
     return seen
 
 
