@@ -13,9 +13,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.data import Split, mnist1d
-from course_lib.grading import modules
-from course_lib.grading.modules import ModuleCase, ModuleMisconception, call_text, compare_module, probe_module
-from course_lib.grading.training import Hint, accuracy_verdict
+from course_lib.grading import judged, modules
+from course_lib.grading.modules import (
+    ModuleCase,
+    ModuleMisconception,
+    ModuleOutcome,
+    call_text,
+    compare_module,
+    probe_module,
+)
+from course_lib.grading.training import Hint, TrainingOutcome, accuracy_verdict
 
 INIT = 0.25
 
@@ -78,57 +85,80 @@ def _prelu_cases(seed: int, hidden: bool) -> list[ModuleCase]:
     return cases
 
 
-def _check_slopes(PReLU, seed: int, channels: int, init: float | None, values: bool = True) -> None:
-    """PReLU(channels[, init]) registers an nn.Parameter 'weight' of shape (channels,), filled with init (checked
-    only if `values`)."""
-    args = (channels,) if init is None else (channels, init)
-    x = np.zeros((1, channels), np.float32)
-    outcome = probe_module(PReLU, ModuleCase(args, x, {}, x), seed)
-    call = call_text("PReLU", args)
+def _slopes_probe(PReLU, seed: int, args: tuple) -> ModuleOutcome:
+    """PReLU(*args) constructed under the grader's seed and run on zeros (nothing loaded): what it registers."""
+    x = np.zeros((1, args[0]), np.float32)
+    return probe_module(PReLU, ModuleCase(args, x, {}, x), seed)
+
+
+def _slopes_problem(outcome: ModuleOutcome, args: tuple, values: bool = True) -> str | None:
+    """What is wrong with the slopes of PReLU(*args) (from `_slopes_probe`): they must be an nn.Parameter
+    'weight' of shape (channels,), filled with init (checked only if `values`)."""
+    channels, call = args[0], call_text("PReLU", args)
     if outcome.error and not outcome.param_shapes:
-        raise AssertionError(f"{call}: {outcome.error}")
+        return f"{call}: {outcome.error}"
     shapes = outcome.param_shapes
     if "weight" not in shapes:
         if not shapes:
-            raise AssertionError(
-                f"{call} registered no nn.Parameter: the slopes must be an nn.Parameter (self.weight = "
-                "nn.Parameter(...)); a plain tensor attribute is not in model.parameters(), so the optimizer "
-                "never updates it and the slopes do not learn")
-        raise AssertionError(f"{call}: name the slopes 'weight' (as torch.nn.PReLU does); found parameters "
-                             f"{', '.join(shapes)}")
+            return (f"{call} registered no nn.Parameter: the slopes must be an nn.Parameter (self.weight = "
+                    "nn.Parameter(...)); a plain tensor attribute is not in model.parameters(), so the optimizer "
+                    "never updates it and the slopes do not learn")
+        return f"{call}: name the slopes 'weight' (as torch.nn.PReLU does); found parameters {', '.join(shapes)}"
     if shapes["weight"] in ((), (1,)) and channels > 1:
-        raise AssertionError(
-            f"{call}: the slopes have shape {shapes['weight']}: one slope shared across channels. This "
-            f"exercise wants one slope per channel, shape ({channels},), so each channel learns its own")
+        return (f"{call}: the slopes have shape {shapes['weight']}: one slope shared across channels. This "
+                f"exercise wants one slope per channel, shape ({channels},), so each channel learns its own")
     if shapes["weight"] != (channels,):
-        raise AssertionError(f"{call}: the slopes have shape {shapes['weight']}, expected ({channels},)")
-    expected = INIT if init is None else init
+        return f"{call}: the slopes have shape {shapes['weight']}, expected ({channels},)"
+    expected = args[1] if len(args) > 1 else INIT
     if values and not np.allclose(outcome.initial_params["weight"], expected):
-        raise AssertionError(f"{call}: the slopes start at {np.unique(outcome.initial_params['weight'])[:4]}; "
-                             f"every slope must start at init = {expected}")
+        return (f"{call}: the slopes start at {np.unique(outcome.initial_params['weight'])[:4]}; "
+                f"every slope must start at init = {expected}")
+    return None
+
+
+def _init_args(seed: int) -> list[tuple]:
+    """The constructor calls of the init check: PReLU(C) and PReLU(C', init), C and C' in 3..8."""
+    rng = np.random.default_rng(seed)
+    return [(int(rng.integers(3, 9)),), (int(rng.integers(3, 9)), round(float(rng.uniform(0.05, 0.5)), 2))]
+
+
+def judge_prelu_init(data: list[ModuleOutcome], seed: int) -> str | None:
+    """data: the `_slopes_probe` ModuleOutcome of each constructor call in _init_args(seed)."""
+    for args, outcome in zip(_init_args(seed), data, strict=True):
+        message = _slopes_problem(outcome, args)
+        if message:
+            return message
+    return None
 
 
 def check_prelu_init(PReLU, seed: int) -> None:
     """Construction only: the slopes are a per-channel nn.Parameter starting at `init` (default 0.25)."""
-    rng = np.random.default_rng(seed)
-    _check_slopes(PReLU, seed, int(rng.integers(3, 9)), None)
-    _check_slopes(PReLU, seed, int(rng.integers(3, 9)), round(float(rng.uniform(0.05, 0.5)), 2))
+    judged.check(judge_prelu_init, [_slopes_probe(PReLU, seed, args) for args in _init_args(seed)], seed=seed)
+
+
+SLOPES_ARGS = (5,)
+
+
+def judge_prelu(data: dict, seed: int, hidden: bool = False) -> str | None:
+    """data: {"slopes": the `_slopes_probe` of PReLU(5), "probes": a ModuleOutcome per _prelu_cases(seed,
+    hidden)}. The slopes' make-up first, then torch's own prelu, then forward and gradients against F.prelu."""
+    message = _slopes_problem(data["slopes"], SLOPES_ARGS, values=False)
+    if message:
+        return message
+    if any(_uses_builtin(o) for o in data["probes"]):
+        return f"PReLU: {BUILT_IN_PRELU}"
+    return compare_module("PReLU", _prelu_cases(seed, hidden), data["probes"], _reference, MISCONCEPTIONS, hidden)
 
 
 def check_prelu(PReLU, seed: int, hidden: bool = False) -> None:
     """Forward and autograd gradients (input and slopes) against F.prelu with the grader's slopes (loaded into
     the module's 'weight', so its initial value does not matter here)."""
-    _check_slopes(PReLU, seed, 5, None, values=False)
-    cases = _prelu_cases(seed, hidden)
-    outcomes = [probe_module(PReLU, c, seed) for c in cases]
-    if any(_uses_builtin(o) for o in outcomes):
-        raise AssertionError(f"PReLU: {BUILT_IN_PRELU}")
-    message = compare_module("PReLU", cases, outcomes, _reference, MISCONCEPTIONS, hidden)
-    if message:
-        raise AssertionError(message)
+    data = {"slopes": _slopes_probe(PReLU, seed, SLOPES_ARGS),
+            "probes": [probe_module(PReLU, c, seed) for c in _prelu_cases(seed, hidden)]}
+    judged.check(judge_prelu, data, seed=seed, hidden=hidden)
 
 
-def _uses_builtin(outcome) -> bool:
+def _uses_builtin(outcome: ModuleOutcome) -> bool:
     return (any("prelu" in op.lower() for op in outcome.operations)
             or any(c.startswith("torch.") and c.endswith(".PReLU") for c in outcome.classes))
 
@@ -162,23 +192,23 @@ def relu_layer(num_channels: int, init: float = INIT) -> nn.Module:
 
 def _inspect_prelus(PReLU, x_train: torch.Tensor):
     """What the grader reads from the trained model: its PReLU layers' slopes, how often each instance ran in
-    one forward pass, how many of its units were never positive, and the other activations it holds."""
+    one forward pass, on how many training examples each of its units was positive (somewhere), and the other
+    activations it holds."""
     def inspect(model: nn.Module) -> dict:
         prelus = {name: m for name, m in model.named_modules() if isinstance(m, PReLU)}
         inputs = modules.record_forward(model, x_train, prelus, "input")
-        never_positive = {}
+        positive = {}
         for name, calls in inputs.items():
-            z = calls[0] if calls else np.zeros((1, 0))
-            z = z.reshape(z.shape[0], z.shape[1], -1)
-            never_positive[name] = (int((~(z > 0).any(axis=(0, 2))).sum()), z.shape[1])
+            z = calls[0].reshape(*calls[0].shape[:2], -1) if calls else np.zeros((1, 0, 1))  # (N, C, positions)
+            positive[name] = (z > 0).any(axis=2).sum(axis=0).astype(np.int64)
         return {"slopes": {name: m.weight.detach().numpy().astype(np.float64).copy() for name, m in prelus.items()},
                 "calls": {name: len(calls) for name, calls in inputs.items()},
-                "never_positive": never_positive,
+                "positive": positive,
                 "others": sorted({type(m).__name__ for m in model.modules() if isinstance(m, OTHER_ACTIVATIONS)})}
     return inspect
 
 
-def _model_problem(outcome, seen: dict | None) -> str | None:
+def _model_problem(outcome: TrainingOutcome, seen: dict | None) -> str | None:
     if outcome.error:
         return f"build_mlp(PReLU): building or training the model failed: {outcome.error}"
     if not seen["slopes"]:
@@ -192,14 +222,14 @@ def _model_problem(outcome, seen: dict | None) -> str | None:
                 "activation(width) once per layer, for a new module each time")
     if not all(seen["calls"].values()):
         return "a PReLU layer of the model is never used in its forward pass"
-    message = accuracy_verdict("build_mlp(PReLU)", outcome, THRESHOLD, HINTS, MAX_SECONDS)
+    message = accuracy_verdict("build_mlp(PReLU)", outcome, _data().y_test, THRESHOLD, HINTS, MAX_SECONDS)
     if message:
         return message
     if all(np.allclose(s, INIT, atol=1e-4) for s in seen["slopes"].values()):
         return ("the slopes never moved from 0.25 during training: the optimizer does not see them. Are they "
                 "nn.Parameters (listed by model.parameters())?")
     for name, s in seen["slopes"].items():
-        units = seen["never_positive"][name][1]
+        units = seen["positive"][name].size
         if s.size != units:
             return (f"the PReLU layer '{name}' has {s.size} slope(s) for {units} channels: one slope shared across "
                     "channels. Give it one slope per channel, so each channel learns its own")
@@ -209,12 +239,25 @@ def _model_problem(outcome, seen: dict | None) -> str | None:
     return None
 
 
-def _report(outcome, seen: dict, relu) -> str:
+def judge_prelu_mlp(data: dict, seed: int, hidden: bool = False) -> str | None:
+    """data: {"prelu": the TrainingOutcome of build_mlp(PReLU), "seen": what `_inspect_prelus` read from that
+    trained model (None if training failed), "relu": the TrainingOutcome of build_mlp(relu_layer)}. The
+    accuracy is counted from the predictions against MNIST-1D's test labels, re-created here."""
+    message = _model_problem(data["prelu"], data["seen"])
+    if message:
+        return message
+    if data["relu"].error:
+        return (f"build_mlp(activation) failed with a ReLU activation: {data['relu'].error}. It must build the "
+                "same network for any activation(width) passed in")
+    return None
+
+
+def _report(outcome: TrainingOutcome, seen: dict, relu: TrainingOutcome) -> str:
     lines = [f"PReLU MLP: test accuracy {outcome.test_accuracy:.3f}"]
     for name, s in seen["slopes"].items():
-        dead, units = seen["never_positive"][name]
+        positive = seen["positive"][name]
         lines.append(f"  layer '{name}': slopes from {s.min():.3f} to {s.max():.3f} (mean {s.mean():.3f}); "
-                     f"{dead} of {units} units never positive on the training set")
+                     f"{int((positive == 0).sum())} of {positive.size} units never positive on the training set")
     if relu.error is None:
         dead = "" if relu.dead_fraction is None else f"; dead units {100 * relu.dead_fraction:.1f}%"
         lines.append(f"ReLU MLP, same architecture and budget: test accuracy {relu.test_accuracy:.3f}{dead}")
@@ -225,17 +268,12 @@ def check_prelu_mlp(build_mlp, PReLU, seed: int, hidden: bool = False) -> None:
     """Train build_mlp(PReLU) and build_mlp(relu_layer) with the grader's seed, data and budget.
 
     Passes when the PReLU model reaches THRESHOLD test accuracy, uses its own PReLU instance in every hidden
-    layer and its slopes learned (moved from 0.25, different per channel). PReLU need not beat ReLU: the
-    test prints both accuracies and dead-unit counts for the written answer."""
+    layer and its slopes learned (moved from 0.25, different per channel), and the ReLU model trains. PReLU need
+    not beat ReLU: the test prints both accuracies and dead-unit counts for the written answer."""
     data = _data()
     outcome, seen = modules.train_and_inspect(lambda: build_mlp(PReLU), data, EPOCHS, LR, seed,
-                                      _inspect_prelus(PReLU, torch.as_tensor(data.x_train)))
-    message = _model_problem(outcome, seen)
-    if message:
-        raise AssertionError(message)
+                                              _inspect_prelus(PReLU, torch.as_tensor(data.x_train)))
     relu = modules.train_and_inspect(lambda: build_mlp(relu_layer), data, EPOCHS, LR, seed, lambda m: None,
-                             measure_dead=True)[0]
-    if relu.error:
-        raise AssertionError(f"build_mlp(activation) failed with a ReLU activation: {relu.error}. It must "
-                             "build the same network for any activation(width) passed in")
+                                     measure_dead=True)[0]
+    judged.check(judge_prelu_mlp, {"prelu": outcome, "seen": seen, "relu": relu}, seed=seed, hidden=hidden)
     print(_report(outcome, seen, relu))
