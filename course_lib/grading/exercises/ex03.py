@@ -6,11 +6,15 @@ pre-activation is > 0 (exactly 0 is not active: a unit at 0 passes no gradient),
 active on no example of the data set (firing rate exactly 0). The grader's networks plant units with known
 rates: dead by a negative bias, dead at exactly 0 on every input (the kink), alive on a single example of
 the last batch, and at exactly 0 on some inputs only.
+
+Each check_* runs the student's code into plain data only (rates, numbers, error strings, a Measurement of a
+training run) and hands it to its judge_* (course_lib.grading.judged), which re-creates the networks, the
+rate lists and the test labels from the seed and decides, in the kernel and again outside the sandbox.
 """
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -18,13 +22,8 @@ from torch import nn
 
 from course_lib.data import moons
 from course_lib.diagnostics import MONITORED, DeadUnitMonitor
+from course_lib.grading import judged, plain
 from course_lib.grading.training import Hint, TrainingOutcome, accuracy_verdict, near_chance, train_and_measure
-
-
-def _refuse_reference(fn) -> None:
-    if getattr(fn, "__module__", "").startswith("course_lib"):
-        raise AssertionError(f"{fn.__name__} is imported from course_lib: write your own")
-
 
 # ---- the grader's networks with planted units -------------------------------------------------------
 
@@ -197,22 +196,43 @@ def _same(got: list[np.ndarray], want: list[np.ndarray]) -> bool:
         g.shape == w.shape and np.allclose(g, w, rtol=1e-6, atol=1e-9) for g, w in zip(got, want, strict=True))
 
 
-def _rates_problem(firing_rates, build: Callable[[int, bool], TestNet], seed: int, hidden: bool) -> str | None:
-    net = build(seed, hidden)
+@plain.registered
+@dataclass(frozen=True)
+class RatesProbe:
+    """What firing_rates did on one test network: the rates it returned (float64 arrays, one per entry), or
+    `error` (what it raised, or why its result is no list of rates); and how many hooks it left attached."""
+
+    rates: list[np.ndarray] | None = None
+    hooks_left: int = 0
+    error: str | None = None
+
+
+def probe_rates(firing_rates, net: TestNet) -> RatesProbe:
+    """Call the student's firing_rates on copies of the net's batches; count the hooks left on its model."""
     try:
         result = firing_rates(net.model, [b.clone() for b in net.batches])
     except Exception as err:  # noqa: BLE001 - a student's bug is data here
-        return f"raised {type(err).__name__}: {err}"
-    where = "a hidden test network" if hidden else net.description
+        return RatesProbe(error=f"raised {type(err).__name__}: {err}")
     left = _hooks_on(net.model)
-    if left:
-        return (f"left {left} hook(s) attached to {where}: remove every handle (handle.remove(), e.g. in a "
-                "finally block) before returning, or every later forward pass keeps counting")
     try:
-        got = _plain_rates(result)
+        return RatesProbe(_plain_rates(result), left)
     except ValueError as err:
-        return str(err)
+        return RatesProbe(hooks_left=left, error=str(err))
+
+
+def _rates_problem(probe: RatesProbe, build: Callable[[int, bool], TestNet], seed: int, hidden: bool) -> str | None:
+    """What is wrong with the rates of `probe`, measured on build(seed, hidden) (None if nothing)."""
     fresh = build(seed, hidden)
+    where = "a hidden test network" if hidden else fresh.description
+    if probe.hooks_left:
+        return (f"left {probe.hooks_left} hook(s) attached to {where}: remove every handle (handle.remove(), e.g. "
+                "in a finally block) before returning, or every later forward pass keeps counting")
+    if probe.error:
+        return probe.error
+    try:
+        got = _plain_rates(probe.rates)
+    except ValueError as err:  # data that no probe writes
+        return str(err)
     want = reference_rates(fresh)
     n_relu, n_linear = len(want), sum(isinstance(m, nn.Linear) for m in fresh.model.modules())
     if len(got) != len(want):
@@ -237,13 +257,25 @@ def _rates_problem(firing_rates, build: Callable[[int, bool], TestNet], seed: in
     return f"wrong rates for {k} of {n} units of ReLU module {i} of {where}"
 
 
+def judge_firing_rates(data: dict, seed: int, hidden: bool = False) -> str | None:
+    """data: {"borrowed": names, "probes": one RatesProbe per network of NETS, built from (seed, hidden)}."""
+    if data["borrowed"]:
+        return judged.borrowed_message(data["borrowed"])
+    probes = data["probes"]
+    if len(probes) != len(NETS):
+        return f"firing_rates: {len(probes)} probes for {len(NETS)} test networks"
+    for probe, build in zip(probes, NETS, strict=True):
+        problem = _rates_problem(probe, build, seed, hidden)
+        if problem:
+            return f"firing_rates: {problem}"
+    return None
+
+
 def check_firing_rates(firing_rates, seed: int, hidden: bool = False) -> None:
     """firing_rates(model, batches) against DeadUnitMonitor on the grader's networks with planted units."""
-    _refuse_reference(firing_rates)
-    for build in NETS:
-        problem = _rates_problem(firing_rates, build, seed, hidden)
-        if problem:
-            raise AssertionError(f"firing_rates: {problem}")
+    probes = [probe_rates(firing_rates, build(seed, hidden)) for build in NETS]
+    data = {"borrowed": judged.borrowed(firing_rates), "probes": probes}
+    judged.check(judge_firing_rates, data, seed=seed, hidden=hidden)
 
 
 # ---- the dead fraction ------------------------------------------------------------------------------
@@ -280,7 +312,8 @@ DEAD_MISCONCEPTIONS = (
 )
 
 
-def _pooled(rates: list[torch.Tensor]) -> float:
+def _pooled(rates: list) -> float:
+    """Dead units (rate exactly 0) over all units of all layers: rates is a list of 1-D tensors or arrays."""
     return sum(int((r == 0).sum()) for r in rates) / sum(len(r) for r in rates)
 
 
@@ -295,21 +328,38 @@ def _as_float(result) -> float:
     raise ValueError(f"returned a {type(result).__name__}, not a number")
 
 
-def check_dead_fraction(dead_fraction, seed: int, hidden: bool = False) -> None:
-    """dead_fraction(rates): dead units (rate exactly 0) over all units of all layers."""
-    _refuse_reference(dead_fraction)
-    for i, rates in enumerate(rate_lists(seed, hidden)):
-        try:
-            got = _as_float(dead_fraction([r.clone() for r in rates]))
-        except Exception as err:  # noqa: BLE001
-            raise AssertionError(f"dead_fraction: {type(err).__name__}: {err}") from None
+def _run_dead_fraction(dead_fraction, rates: list[torch.Tensor]) -> tuple[float | None, str | None]:
+    """(the student's dead fraction of copies of `rates` as a float, None) or (None, the error)."""
+    try:
+        return _as_float(dead_fraction([r.clone() for r in rates])), None
+    except Exception as err:  # noqa: BLE001 - a student's bug is data here
+        return None, f"{type(err).__name__}: {err}"
+
+
+def judge_dead_fraction(data: dict, seed: int, hidden: bool = False) -> str | None:
+    """data: {"borrowed": names, "results": one (value, error) per list of rate_lists(seed, hidden)}."""
+    if data["borrowed"]:
+        return judged.borrowed_message(data["borrowed"])
+    lists = rate_lists(seed, hidden)
+    if len(data["results"]) != len(lists):
+        return f"dead_fraction: {len(data['results'])} results for {len(lists)} lists of rates"
+    for rates, (got, error) in zip(lists, data["results"], strict=True):
+        if error:
+            return f"dead_fraction: {error}"
         want = _pooled(rates)
         if math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
             continue
         named = next((m for f, m in DEAD_MISCONCEPTIONS if math.isclose(got, f(rates), rel_tol=1e-9)), None)
         where = f"a hidden list of {len(rates)} layers" if hidden else f"layers of widths {[len(r) for r in rates]}"
-        raise AssertionError(f"dead_fraction: {named}" if named else
-                             f"dead_fraction: returned {got:.4f} on {where}, expected {want:.4f}")
+        return f"dead_fraction: {named or f'returned {got:.4f} on {where}, expected {want:.4f}'}"
+    return None
+
+
+def check_dead_fraction(dead_fraction, seed: int, hidden: bool = False) -> None:
+    """dead_fraction(rates): dead units (rate exactly 0) over all units of all layers."""
+    results = [_run_dead_fraction(dead_fraction, rates) for rates in rate_lists(seed, hidden)]
+    data = {"borrowed": judged.borrowed(dead_fraction), "results": results}
+    judged.check(judge_dead_fraction, data, seed=seed, hidden=hidden)
 
 
 # ---- provoking and preventing death -----------------------------------------------------------------
@@ -325,13 +375,16 @@ def moons_data(seed: int):
     return moons(n=2000, noise=0.2, seed=seed)
 
 
+@plain.registered
 @dataclass(frozen=True)
 class Measurement:
-    """A setting trained by the grader: units watched, dead fraction at initialisation, training outcome, and
-    whether the trained parameters stayed finite; or the error that stopped it."""
+    """A setting trained by the grader: the firing rates of its units on the training inputs (one float64
+    array per watched layer, DeadUnitMonitor's) at initialisation and after training (empty when the model has
+    no ReLU-family layer), the training outcome, and whether the trained parameters stayed finite; or the
+    error that stopped it."""
 
-    units: int = 0
-    dead_at_init: float = 0.0
+    at_init: tuple[np.ndarray, ...] = ()
+    trained: tuple[np.ndarray, ...] = ()
     outcome: TrainingOutcome | None = None
     finite: bool = True
     error: str | None = None
@@ -346,49 +399,70 @@ def _unpack_setting(setting) -> tuple[Callable, float]:
     return build_model, float(lr)
 
 
-def _at_init(build_model: Callable, data, seed: int) -> tuple[int, float]:
-    """(units watched, dead fraction) of the freshly built model on the training inputs, in training mode
-    as the first step sees it (a BatchNorm normalises with batch statistics)."""
+def _rates_on(model: nn.Module, x: torch.Tensor) -> tuple[np.ndarray, ...]:
+    """DeadUnitMonitor's firing rates of every watched layer of `model` on `x` (train/eval mode unchanged);
+    () when the model has no ReLU-family or maxout layer."""
+    if not any(isinstance(m, MONITORED) for m in model.modules()):
+        return ()
+    with DeadUnitMonitor(model) as monitor:
+        monitor.observe(x)
+        return tuple(r.numpy() for r in monitor.firing_rates().values())
+
+
+def _at_init(build_model: Callable, x: torch.Tensor, seed: int) -> tuple[np.ndarray, ...]:
+    """The firing rates of the freshly built model on the training inputs, in training mode as the first
+    step sees it (a BatchNorm normalises with batch statistics)."""
     torch.manual_seed(seed)
     model = build_model()
     if not isinstance(model, nn.Module):
         raise TypeError(f"build_model returned a {type(model).__name__}, not a torch nn.Module")
-    if not any(isinstance(m, MONITORED) for m in model.modules()):
-        raise ValueError("the model has no ReLU-family layer (nn.ReLU, nn.LeakyReLU, nn.PReLU) to watch")
-    with DeadUnitMonitor(model) as monitor:
-        monitor.observe(torch.as_tensor(data.x_train))
-        units = sum(r.numel() for r in monitor.firing_rates().values())
-        return units, monitor.dead_fraction()
+    return _rates_on(model, x)
 
 
 def measure(setting_fn: Callable, seed: int) -> Measurement:
     """Call the student's setting function, then build and train its model with the grader's seed and data:
-    Adam, 20 epochs, batches of 100; the dead fraction is DeadUnitMonitor's on the training inputs."""
+    Adam, 20 epochs, batches of 100; firing rates on the training inputs before and after training."""
     try:
         build_model, lr = _unpack_setting(setting_fn())
         data = moons_data(seed)
-        units, dead_at_init = _at_init(build_model, data, seed)
+        x_train = torch.as_tensor(data.x_train)
+        at_init = _at_init(build_model, x_train, seed)
     except Exception as err:  # noqa: BLE001 - a student's bug is data here
         return Measurement(error=f"{type(err).__name__}: {err}")
+    if not at_init:
+        return Measurement()
     built = []
 
     def tracked():
         built.append(build_model())
         return built[-1]
 
-    outcome = train_and_measure(tracked, data, EPOCHS, lr, seed, optimizer=OPTIMIZER, batch_size=BATCH_SIZE,
-                                measure_dead=True)
+    outcome = train_and_measure(tracked, data, EPOCHS, lr, seed, optimizer=OPTIMIZER, batch_size=BATCH_SIZE)
+    trained = ()
+    if outcome.error is None:
+        try:
+            trained = _rates_on(built[-1], x_train)
+        except Exception as err:  # noqa: BLE001
+            outcome = replace(outcome, error=f"{type(err).__name__}: {err}")
     finite = all(bool(torch.isfinite(p).all()) for m in built[-1:] for p in m.parameters())
-    return Measurement(units, dead_at_init, outcome, finite)
+    return Measurement(at_init, trained, outcome, finite)
+
+
+NO_RELU = "ValueError: the model has no ReLU-family layer (nn.ReLU, nn.LeakyReLU, nn.PReLU) to watch"
 
 
 def _common_problem(name: str, m: Measurement) -> str | None:
     if m.error:
         return f"{name}: {m.error}"
+    if not m.at_init:
+        return f"{name}: {NO_RELU}"
     if m.outcome.error:
         return f"{name}: building or training the model failed: {m.outcome.error}"
-    if m.units < MIN_UNITS:
-        return (f"{name}: the network has {m.units} ReLU units; use at least {MIN_UNITS} (e.g. two hidden layers "
+    if [r.shape for r in m.trained] != [r.shape for r in m.at_init]:
+        return f"{name}: build_model built a different network the second time: it must build the same one"
+    units = sum(r.size for r in m.at_init)
+    if units < MIN_UNITS:
+        return (f"{name}: the network has {units} ReLU units; use at least {MIN_UNITS} (e.g. two hidden layers "
                 "of 64) so that the dead fraction means something")
     if not m.finite:
         return (f"{name}: training diverged (the parameters became nan or inf). A diverged network looks "
@@ -399,9 +473,23 @@ def _common_problem(name: str, m: Measurement) -> str | None:
 
 
 def _report(name: str, m: Measurement) -> None:
-    if m.error is None and m.outcome.error is None:
-        print(f"{name}: {m.units} units, dead at initialisation {m.dead_at_init:.1%}, after training "
-              f"{m.outcome.dead_fraction:.1%}; test accuracy {m.outcome.test_accuracy:.3f}")
+    if m.error is None and m.at_init and m.trained:
+        print(f"{name}: {sum(r.size for r in m.at_init)} units, dead at initialisation {_pooled(m.at_init):.1%}, "
+              f"after training {_pooled(m.trained):.1%}; test accuracy {m.outcome.test_accuracy:.3f}")
+
+
+def judge_provoke(m: Measurement, seed: int, threshold: float, hidden: bool = False) -> str | None:
+    """m: the grader's Measurement of provoke_death's setting (see measure)."""
+    problem = _common_problem("provoke_death", m)
+    if problem:
+        return problem
+    if _pooled(m.at_init) > MAX_DEAD_AT_INIT:
+        return (f"provoke_death: {_pooled(m.at_init):.0%} of the units are dead before any training (at most "
+                f"{MAX_DEAD_AT_INIT:.0%} may be): make them die during training, not at initialisation")
+    if _pooled(m.trained) < threshold:
+        return (f"provoke_death: {_pooled(m.trained):.0%} of the units are dead after training, fewer than the "
+                f"{threshold:.0%} required: what does one very large update do to a unit's bias?")
+    return None
 
 
 def check_provoke(provoke_death, seed: int, threshold: float, hidden: bool = False) -> None:
@@ -409,21 +497,26 @@ def check_provoke(provoke_death, seed: int, threshold: float, hidden: bool = Fal
     with at most MAX_DEAD_AT_INIT dead: the units must die during training."""
     m = measure(provoke_death, seed)
     _report("provoke_death", m)
-    problem = _common_problem("provoke_death", m)
-    if problem:
-        raise AssertionError(problem)
-    if m.dead_at_init > MAX_DEAD_AT_INIT:
-        raise AssertionError(
-            f"provoke_death: {m.dead_at_init:.0%} of the units are dead before any training (at most "
-            f"{MAX_DEAD_AT_INIT:.0%} may be): make them die during training, not at initialisation")
-    if m.outcome.dead_fraction < threshold:
-        raise AssertionError(
-            f"provoke_death: {m.outcome.dead_fraction:.0%} of the units are dead after training, fewer than the "
-            f"{threshold:.0%} required: what does one very large update do to a unit's bias?")
+    judged.check(judge_provoke, m, seed=seed, threshold=threshold, hidden=hidden)
 
 
 PREVENT_HINTS = [Hint(near_chance(2), "near chance: did the network train at all (a learning rate too small to "
                                       "move it, or no hidden layers)?")]
+
+
+def judge_prevent(m: Measurement, seed: int, max_dead: float, threshold: float, hidden: bool = False) -> str | None:
+    """m: the grader's Measurement of prevent_death's setting; the accuracy is counted from its predictions
+    against the moons' test labels, re-created here from the seed."""
+    problem = _common_problem("prevent_death", m)
+    if problem:
+        return problem
+    dead, born = _pooled(m.trained), _pooled(m.at_init)
+    if dead > max_dead:
+        why = (f" ({born:.1%} were dead already at initialisation: born dead, their pre-activation is <= 0 on "
+               "all of the data, they get no gradient)" if born > max_dead else "")
+        return (f"prevent_death: {dead:.1%} of the units are dead after training, more than the {max_dead:.0%} "
+                f"allowed{why}")
+    return accuracy_verdict("prevent_death", m.outcome, moons_data(seed).y_test, threshold, PREVENT_HINTS)
 
 
 def check_prevent(prevent_death, seed: int, max_dead: float, threshold: float, hidden: bool = False) -> None:
@@ -431,14 +524,4 @@ def check_prevent(prevent_death, seed: int, max_dead: float, threshold: float, h
     `threshold` test accuracy."""
     m = measure(prevent_death, seed)
     _report("prevent_death", m)
-    problem = _common_problem("prevent_death", m)
-    if problem:
-        raise AssertionError(problem)
-    if m.outcome.dead_fraction > max_dead:
-        born = (f" ({m.dead_at_init:.1%} were dead already at initialisation: born dead, their pre-activation "
-                "is <= 0 on all of the data, they get no gradient)" if m.dead_at_init > max_dead else "")
-        raise AssertionError(f"prevent_death: {m.outcome.dead_fraction:.1%} of the units are dead after training, "
-                             f"more than the {max_dead:.0%} allowed{born}")
-    message = accuracy_verdict("prevent_death", m.outcome, threshold, PREVENT_HINTS)
-    if message:
-        raise AssertionError(message)
+    judged.check(judge_prevent, m, seed=seed, max_dead=max_dead, threshold=threshold, hidden=hidden)
