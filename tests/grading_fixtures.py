@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 
+from course_lib.grading import decide, probelog
 from course_lib.grading.sources import grade_id, is_answer, read_source
 
 A = "ex01_activations"
@@ -21,6 +22,17 @@ def make_course(code_root: Path, course: Path, assignment: str = A) -> Path:
         dst.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
     return course
+
+
+def probe_records(tmp_path: Path, monkeypatch, run) -> list[dict]:
+    """Call run() with the probe log on (a check's AssertionError is expected data here); its records."""
+    log = tmp_path / "probes.jsonl"
+    monkeypatch.setenv(probelog.LOG_VARIABLE, str(log))
+    try:
+        run()
+    except AssertionError:
+        pass
+    return decide.read_log(log.read_text()) if log.exists() else []
 
 
 def released(code_root: Path, assignment: str = A):

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from course_lib import activations as reference
-from course_lib.grading import decide, judged, plain, probelog
+from course_lib.grading import decide, judged, plain
 from course_lib.grading.exercises import ex02
 from course_lib.grading.probes import Outcome
 from course_lib.grading.training import TrainingOutcome
+from tests import grading_fixtures as fx
 
 # ---- plain data ---------------------------------------------------------------------------------------
 
@@ -74,14 +75,7 @@ def test_malformed_or_foreign_json_is_a_plain_data_error(item):
 # ---- judged checks ------------------------------------------------------------------------------------
 
 
-def _records(tmp_path, monkeypatch, run) -> list[dict]:
-    log = tmp_path / "probes.jsonl"
-    monkeypatch.setenv(probelog.LOG_VARIABLE, str(log))
-    try:
-        run()
-    except AssertionError:
-        pass
-    return decide.read_log(log.read_text()) if log.exists() else []
+_records = fx.probe_records
 
 
 def _copy_of(fn):
