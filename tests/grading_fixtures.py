@@ -5,11 +5,13 @@ The attacks' expected scores equal what the same answers earn without the attack
 """
 
 import shutil
+from functools import cache
 from pathlib import Path
 
 import nbformat
 
 from course_lib.grading import decide, probelog
+from course_lib.grading.check import CheckResult, check
 from course_lib.grading.sources import grade_id, is_answer, read_source
 
 A = "ex01_activations"
@@ -22,6 +24,12 @@ def make_course(code_root: Path, course: Path, assignment: str = A) -> Path:
         dst.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
     return course
+
+
+@cache
+def checked(assignment: str) -> CheckResult:
+    """`course check` of the assignment, once per test session (test_check and test_outside_verdicts share it)."""
+    return check(assignment, workers=2)
 
 
 def probe_records(tmp_path: Path, monkeypatch, run) -> list[dict]:

@@ -3,14 +3,15 @@ version earns none, and every mutant (a plausible wrong solution) loses points."
 
 import pytest
 
-from course_lib.grading.check import Mutant, check, format_table, load_mutants, mutate
+from course_lib.grading.check import Mutant, format_table, load_mutants, mutate
 from course_lib.grading.sources import SourceError, assignments, read_source
+from tests import grading_fixtures as fx
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", assignments())
 def test_solution_full_blank_zero_every_mutant_killed(assignment):
-    result = check(assignment, workers=2)
+    result = fx.checked(assignment)
     print(format_table([result]))
     assert result.solution.max_points > 0
     assert result.solution.points == result.solution.max_points, result.solution.failed_tests

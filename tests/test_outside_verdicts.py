@@ -9,7 +9,7 @@ same test cells, so the outside verdict is neither laxer nor stricter than the o
 import nbformat
 import pytest
 
-from course_lib.grading.check import check, load_mutants
+from course_lib.grading.check import load_mutants
 from course_lib.grading.grade import grade
 from course_lib.grading.sandbox import Limits
 from course_lib.grading.sources import assignments, grade_id
@@ -40,7 +40,7 @@ def _failed_cells(graded, source_points: dict) -> set[str]:
 
 @pytest.mark.parametrize("assignment", OUTSIDE)
 def test_course_grade_gives_every_student_nbgraders_score_and_failed_tests(assignment, tmp_path, monkeypatch):
-    inside = check(assignment, workers=2)
+    inside = fx.checked(assignment)
     nbgrader_scores = {"solution": inside.solution, "blank": inside.blank,
                        **{f"mutant-{i:02d}": inside.mutants[m.name] for i, m in enumerate(load_mutants(assignment), 1)}}
     course = fx.make_course(ROOT, tmp_path / "course", assignment)
