@@ -93,6 +93,9 @@ def test_100_submissions_on_dask_match_local_workers_and_a_killed_worker_loses_n
 
     assert killed and killed[0][1] in pids_before.values()
     assert killed[0][1] not in _worker_pids(client).values()  # the nanny started a fresh worker process
+    lost = [key for key, start, finish, *_ in local_cluster.scheduler.transition_log
+            if start == "processing" and finish == "released"]
+    assert lost  # the killed worker was running a task, and the scheduler ran it again elsewhere
     assert sorted(saves) == sorted(kinds)  # every submission saved exactly once
     assert {g.student_id: _plain(g) for g in results} == {s: by_kind[k] for s, k in kinds.items()}
     with open(course / "grades.csv", newline="") as f:
@@ -141,3 +144,9 @@ def test_an_unreachable_scheduler_is_one_line_before_anything_is_written(tmp_pat
     assert result.returncode == 1 and result.stderr.startswith("Error: cannot reach the Dask scheduler")
     assert result.stderr.count("\n") == 1, result.stderr
     assert {p.relative_to(course) for p in course.rglob("*")} == before  # no state, csv, gradebook or cache
+
+
+def test_workers_and_dask_together_are_refused_in_one_line():
+    result = subprocess.run(COURSE + ["grade", fx.A, "--dask", "tcp://127.0.0.1:1", "--workers", "2"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stderr.startswith("Error: --workers sets local sandboxes")
