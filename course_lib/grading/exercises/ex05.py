@@ -5,6 +5,7 @@ Conventions (course_lib.activations.maxout, the reference): the last axis holds 
 z[..., j*k:(j+1)*k] are unit j's k pieces; the gradient goes only to the winning piece, on ties the first.
 """
 
+from collections.abc import Callable
 from functools import cache
 
 import numpy as np
@@ -14,19 +15,36 @@ from torch import nn
 from course_lib import activations as reference
 from course_lib import nn as course_nn
 from course_lib.data import Split, mnist1d
-from course_lib.grading import checks, modules, probes
-from course_lib.grading.modules import ModuleCase, ModuleMisconception, call_text, compare_module, probe_module
+from course_lib.grading import judged, modules, probes
+from course_lib.grading.modules import (
+    ModuleCase,
+    ModuleMisconception,
+    ModuleOutcome,
+    call_text,
+    compare_module,
+    probe_module,
+)
+from course_lib.grading.probes import Outcome
 from course_lib.grading.training import Hint, accuracy_verdict
-from course_lib.grading.verdict import Misconception
+from course_lib.grading.verdict import Misconception, elementwise_verdict
 
 # ---- numpy forward and backward ---------------------------------------------------------------------
 
 
-def _not_imported(fn, name: str) -> None:
-    module = getattr(fn, "__module__", None) or ""
-    if module.startswith("course_lib"):
-        raise AssertionError(f"{name} is {module}.{getattr(fn, '__name__', '?')}: write your own; course_lib's "
-                             "is the reference you are compared with")
+def _borrowed(fn) -> str | None:
+    """fn's dotted name if it is course_lib's own (the reference, imported instead of written), else None."""
+    names = judged.borrowed(fn)
+    return f"{fn.__module__}.{names[0]}" if names else None
+
+
+def _borrowed_message(name: str, dotted: str | None) -> str | None:
+    if dotted:
+        return f"{name} is {dotted}: write your own; course_lib's is the reference you are compared with"
+    return None
+
+
+def _ks(hidden: bool) -> tuple[int, ...]:
+    return (2, 3, 1, 4) if hidden else (2, 3)
 
 
 def _pieces(z: np.ndarray, k: int) -> np.ndarray:
@@ -79,22 +97,51 @@ def _forward_misconceptions(k: int) -> list[Misconception]:
     ]
 
 
+def _per_k_verdict(name: str, outcomes_by_k: list[list[Outcome]], seed: int, hidden: bool,
+                   expected: Callable[[np.ndarray, int], np.ndarray],
+                   misconceptions: Callable[[int], list[Misconception]]) -> str | None:
+    """The first failing k's elementwise verdict: outcomes_by_k[i] holds one Outcome per _maxout_inputs(seed,
+    k, hidden) for the i-th k of _ks(hidden), judged against expected(z, k); `name` is formatted with k."""
+    for k, outcomes in zip(_ks(hidden), outcomes_by_k, strict=True):
+        inputs = _maxout_inputs(seed, k, hidden)
+        message = elementwise_verdict(name.format(k=k), outcomes, inputs,
+                                      [np.asarray(expected(z, k), dtype=np.float64) for z in inputs],
+                                      misconceptions(k), hidden)
+        if message:
+            return message
+    return None
+
+
+def _indivisible(seed: int, hidden: bool) -> list[tuple[np.ndarray, int]]:
+    """(z, k) pairs where k does not divide z's width: maxout_forward must raise ValueError."""
+    return [(np.random.default_rng(seed).normal(size=(3, width)), k)
+            for width, k in (((7, 2), (10, 3), (9, 4)) if hidden else ((7, 2),))]
+
+
+def judge_maxout_forward(data: dict, seed: int, hidden: bool = False) -> str | None:
+    """data: {"borrowed": `_borrowed(maxout_forward)`, "outcomes": for each k of _ks(hidden), an Outcome of the
+    forward's out per _maxout_inputs(seed, k, hidden), "indivisible": an Outcome per _indivisible(seed, hidden)}."""
+    message = _borrowed_message("maxout_forward", data["borrowed"]) or _per_k_verdict(
+        "maxout_forward(z, k={k})", data["outcomes"], seed, hidden, reference.maxout, _forward_misconceptions)
+    if message:
+        return message
+    for (z, k), outcome in zip(_indivisible(seed, hidden), data["indivisible"], strict=True):
+        if not (outcome.error or "").startswith("ValueError"):
+            got = f"raised {outcome.error}" if outcome.error else "returned without an error"
+            width = z.shape[-1]
+            return (f"maxout_forward(z, k={k}) on z of width {width} {got}: {width} is not divisible by k={k}, so "
+                    "the last pieces belong to no unit; raise ValueError (with a message saying so)")
+    return None
+
+
 def check_maxout_forward(maxout_forward, seed: int, hidden: bool = False) -> None:
     """Values, shapes and dtypes for k = 1..4 on the grader's inputs, and ValueError when k does not divide
     the width."""
-    _not_imported(maxout_forward, "maxout_forward")
-    for k in (2, 3, 1, 4) if hidden else (2, 3):
-        checks.elementwise(f"maxout_forward(z, k={k})", _forward_out(maxout_forward), reference.maxout, seed,
-                           extra=(k,), misconceptions=_forward_misconceptions(k), hidden=hidden,
-                           inputs=_maxout_inputs(seed, k, hidden))
-    for width, k in ((7, 2), (10, 3), (9, 4)) if hidden else ((7, 2),):
-        z = np.random.default_rng(seed).normal(size=(3, width))
-        outcome = probes.call(_forward_out(maxout_forward), z, k)
-        if not (outcome.error or "").startswith("ValueError"):
-            got = f"raised {outcome.error}" if outcome.error else "returned without an error"
-            raise AssertionError(
-                f"maxout_forward(z, k={k}) on z of width {width} {got}: {width} is not divisible by k={k}, so "
-                "the last pieces belong to no unit; raise ValueError (with a message saying so)")
+    forward = _forward_out(maxout_forward)
+    data = {"borrowed": _borrowed(maxout_forward),
+            "outcomes": [probes.elementwise(forward, _maxout_inputs(seed, k, hidden), k) for k in _ks(hidden)],
+            "indivisible": [probes.call(forward, z, k) for z, k in _indivisible(seed, hidden)]}
+    judged.check(judge_maxout_forward, data, seed=seed, hidden=hidden)
 
 
 def _upstream(z: np.ndarray, k: int) -> np.ndarray:
@@ -151,21 +198,25 @@ def _backward_misconceptions(k: int) -> list[Misconception]:
     ]
 
 
+def judge_maxout_backward(data: dict, seed: int, hidden: bool = False) -> str | None:
+    """data: {"borrowed": `_borrowed(maxout_backward)`, "outcomes": for each k of _ks(hidden), an Outcome of
+    maxout_backward(_upstream(z, k), cache of the student's forward) per z of _maxout_inputs(seed, k, hidden)}."""
+    return _borrowed_message("maxout_backward", data["borrowed"]) or _per_k_verdict(
+        "maxout_backward (k={k})", data["outcomes"], seed, hidden,
+        lambda z, k: reference.maxout_grad(z, k, _upstream(z, k)), _backward_misconceptions)
+
+
 def check_maxout_backward(maxout_forward, maxout_backward, seed: int, hidden: bool = False) -> None:
     """dz = maxout_backward(dout, cache) with the cache of the student's own forward, on inputs with ties."""
-    _not_imported(maxout_backward, "maxout_backward")
-
     def backward(z, k):
         result = maxout_forward(z, k)
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(f"maxout_forward returned a {type(result).__name__}: return the pair (out, cache)")
         return maxout_backward(_upstream(z, k), result[1])
 
-    for k in (2, 3, 1, 4) if hidden else (2, 3):
-        checks.elementwise(f"maxout_backward (k={k})", backward,
-                           lambda z, kk: reference.maxout_grad(z, kk, _upstream(z, kk)), seed, extra=(k,),
-                           misconceptions=_backward_misconceptions(k), hidden=hidden,
-                           inputs=_maxout_inputs(seed, k, hidden))
+    data = {"borrowed": _borrowed(maxout_backward),
+            "outcomes": [probes.elementwise(backward, _maxout_inputs(seed, k, hidden), k) for k in _ks(hidden)]}
+    judged.check(judge_maxout_backward, data, seed=seed, hidden=hidden)
 
 
 # ---- the gradient check -----------------------------------------------------------------------------
@@ -201,33 +252,55 @@ def _separated(seed: int, shape: tuple, k: int) -> np.ndarray:
     return pieces.reshape(shape)
 
 
-def check_gradient_check(maxout_grad_error, seed: int, hidden: bool = False) -> None:
-    """A gradient check must pass the reference backward (error < 1e-6) and fail wrong ones (error > 1e-2)."""
-    _not_imported(maxout_grad_error, "maxout_grad_error")
+def _grad_check_setups(seed: int, hidden: bool) -> list[tuple[np.ndarray, int, np.ndarray, str]]:
+    """(z, k, dout, where): the problems the student's gradient check is given, and how a message names each."""
     setups = [((4, 6), 2), ((3, 9), 3)] + ([((2, 3, 8), 4), ((5, 4), 2)] if hidden else [])
-    for i, (shape, k) in enumerate(setups):
-        z = _separated(seed + i, shape, k)
-        dout = np.random.default_rng(seed + 100 + i).normal(size=(*shape[:-1], shape[-1] // k))
-        where = "a hidden test case" if hidden else f"z of shape {shape}, k={k}"
-        outcome = probes.call(maxout_grad_error, reference.maxout_forward, reference.maxout_backward, z, k, dout)
-        if outcome.error:
-            raise AssertionError(f"maxout_grad_error failed on {where}: {outcome.error}")
-        if outcome.value.shape != () or not np.isfinite(outcome.value) or outcome.value < 0:
-            raise AssertionError(f"maxout_grad_error returned {outcome.value!r} on {where}: return one "
-                                 "non-negative float, the largest relative error")
-        if outcome.value > 1e-6:
-            raise AssertionError(
-                f"maxout_grad_error returned {float(outcome.value):.1e} for a CORRECT maxout_backward on {where}: "
+    return [(_separated(seed + i, shape, k), k,
+             np.random.default_rng(seed + 100 + i).normal(size=(*shape[:-1], shape[-1] // k)),
+             "a hidden test case" if hidden else f"z of shape {shape}, k={k}")
+            for i, (shape, k) in enumerate(setups)]
+
+
+def _grad_check_problem(right: Outcome, wrongs: list[Outcome], where: str) -> str | None:
+    """What is wrong with the errors reported for the reference backward (`right`) and each of WRONG_BACKWARDS."""
+    if right.error:
+        return f"maxout_grad_error failed on {where}: {right.error}"
+    if right.value.shape != () or not np.isfinite(right.value) or right.value < 0:
+        return (f"maxout_grad_error returned {right.value!r} on {where}: return one non-negative float, the "
+                "largest relative error")
+    if right.value > 1e-6:
+        return (f"maxout_grad_error returned {float(right.value):.1e} for a CORRECT maxout_backward on {where}: "
                 "compare backward(dout, cache) with the numerical gradient of sum(forward(z, k)[0] * dout)")
-        for what, wrong in WRONG_BACKWARDS.items():
-            outcome = probes.call(maxout_grad_error, reference.maxout_forward, wrong, z, k, dout)
-            value = float(outcome.value) if outcome.value is not None and outcome.value.shape == () else None
-            if value is None or value < 1e-2:
-                got = outcome.error or (f"{value:.1e}" if value is not None else "no number")
-                raise AssertionError(
-                    f"maxout_grad_error returned {got} for a WRONG maxout_backward that {what} on {where}: a "
+    for what, outcome in zip(WRONG_BACKWARDS, wrongs, strict=True):
+        value = float(outcome.value) if outcome.value is not None and outcome.value.shape == () else None
+        if value is None or value < 1e-2:
+            got = outcome.error or (f"{value:.1e}" if value is not None else "no number")
+            return (f"maxout_grad_error returned {got} for a WRONG maxout_backward that {what} on {where}: a "
                     "gradient check that passes a wrong gradient checks nothing; compare the analytic gradient "
                     "with an independent numerical one")
+    return None
+
+
+def judge_gradient_check(data: dict, seed: int, hidden: bool = False) -> str | None:
+    """data: {"borrowed": `_borrowed(maxout_grad_error)`, "errors": for each of _grad_check_setups(seed, hidden),
+    [Outcome for the reference backward, Outcome for each of WRONG_BACKWARDS]}."""
+    message = _borrowed_message("maxout_grad_error", data["borrowed"])
+    if message:
+        return message
+    for (_, _, _, where), (right, *wrongs) in zip(_grad_check_setups(seed, hidden), data["errors"], strict=True):
+        message = _grad_check_problem(right, wrongs, where)
+        if message:
+            return message
+    return None
+
+
+def check_gradient_check(maxout_grad_error, seed: int, hidden: bool = False) -> None:
+    """A gradient check must pass the reference backward (error < 1e-6) and fail wrong ones (error > 1e-2)."""
+    backwards = [reference.maxout_backward, *WRONG_BACKWARDS.values()]
+    errors = [[probes.call(maxout_grad_error, reference.maxout_forward, backward, z, k, dout) for backward in backwards]
+              for z, k, dout, _ in _grad_check_setups(seed, hidden)]
+    judged.check(judge_gradient_check, {"borrowed": _borrowed(maxout_grad_error), "errors": errors},
+                 seed=seed, hidden=hidden)
 
 
 # ---- the torch Maxout layer -------------------------------------------------------------------------
@@ -269,22 +342,26 @@ def _layer_cases(seed: int, hidden: bool) -> list[ModuleCase]:
     return cases
 
 
-def check_maxout_layer(Maxout, seed: int, hidden: bool = False) -> None:
-    """Forward and gradients (input, weight, bias) against course_lib.nn.Maxout with the grader's weights."""
+def judge_maxout_layer(data: list[ModuleOutcome], seed: int, hidden: bool = False) -> str | None:
+    """data: a ModuleOutcome of the student's Maxout per _layer_cases(seed, hidden). course_lib's classes and a
+    Linear too narrow for k pieces per unit first, then forward and gradients against course_lib.nn.Maxout."""
     cases = _layer_cases(seed, hidden)
-    outcomes = [probe_module(Maxout, c, seed) for c in cases]
-    for case, outcome in zip(cases, outcomes, strict=True):
+    for case, outcome in zip(cases, data, strict=True):
         borrowed = [c for c in outcome.classes if c.startswith("course_lib.")]
         if borrowed:
-            raise AssertionError(f"Maxout uses {borrowed[0]}: write the grouped max yourself (course_lib's "
-                                 "Maxout and GroupMax are the reference you are compared with)")
+            return (f"Maxout uses {borrowed[0]}: write the grouped max yourself (course_lib's Maxout and GroupMax "
+                    "are the reference you are compared with)")
         shapes, (n_in, n_out, k) = outcome.param_shapes, case.args
         if outcome.error and shapes.get("linear.weight") == (n_out, n_in) and k > 1:
-            raise AssertionError(f"{call_text('Maxout', case.args)}: self.linear has {n_out} outputs: each of the "
-                                 f"{n_out} units needs k={k} pieces, so it needs out_features * k = {n_out * k}")
-    message = compare_module("Maxout", cases, outcomes, _reference_layer, LAYER_MISCONCEPTIONS, hidden)
-    if message:
-        raise AssertionError(message)
+            return (f"{call_text('Maxout', case.args)}: self.linear has {n_out} outputs: each of the {n_out} units "
+                    f"needs k={k} pieces, so it needs out_features * k = {n_out * k}")
+    return compare_module("Maxout", cases, data, _reference_layer, LAYER_MISCONCEPTIONS, hidden)
+
+
+def check_maxout_layer(Maxout, seed: int, hidden: bool = False) -> None:
+    """Forward and gradients (input, weight, bias) against course_lib.nn.Maxout with the grader's weights."""
+    judged.check(judge_maxout_layer, [probe_module(Maxout, c, seed) for c in _layer_cases(seed, hidden)],
+                 seed=seed, hidden=hidden)
 
 
 # ---- the MLP ----------------------------------------------------------------------------------------
@@ -310,26 +387,41 @@ def _data() -> Split:
 
 
 def _inspect_maxouts(Maxout, x_train: torch.Tensor):
-    """From the trained model: for each of its Maxout layers the number of units, pieces, and pieces that
-    never won on the training set; and the other activations it holds."""
+    """From the trained model: its Maxout layers; for each, how many training examples each piece won on, as
+    (units, k) counts; how often each layer ran in one forward pass; and the other activations it holds."""
     def inspect(model: nn.Module) -> dict:
         layers = {name: m for name, m in model.named_modules() if isinstance(m, Maxout)}
         linears = {name: m.linear for name, m in layers.items() if isinstance(getattr(m, "linear", None), nn.Linear)}
         z = modules.record_forward(model, x_train, linears, "output")
         out = modules.record_forward(model, x_train, layers, "output")
-        pieces = {}
+        wins = {}
         for name in linears:
             if not z[name] or not out[name]:
                 continue
             zs, units = z[name][0], out[name][0].shape[-1]
             k = zs.shape[-1] // units
-            wins = np.zeros(units * k, bool)
             winner = zs.reshape(len(zs), units, k).argmax(axis=-1) + np.arange(units) * k
-            wins[np.unique(winner)] = True
-            pieces[name] = (units, units * k, int((~wins).sum()))
-        return {"maxouts": list(layers), "pieces": pieces, "calls": {n: len(v) for n, v in out.items()},
+            wins[name] = np.bincount(winner.reshape(-1), minlength=units * k).reshape(units, k).astype(np.int64)
+        return {"maxouts": list(layers), "wins": wins, "calls": {n: len(v) for n, v in out.items()},
                 "others": sorted({type(m).__name__ for m in model.modules() if isinstance(m, OTHER_ACTIVATIONS)})}
     return inspect
+
+
+def judge_maxout_mlp(data: dict, seed: int, hidden: bool = False) -> str | None:
+    """data: {"outcome": the TrainingOutcome of build_maxout_mlp(), "seen": what `_inspect_maxouts` read from the
+    trained model (None if training failed)}. The accuracy is counted from the predictions against MNIST-1D's
+    test labels, re-created here."""
+    outcome, seen = data["outcome"], data["seen"]
+    if outcome.error:
+        return f"build_maxout_mlp: building or training the model failed: {outcome.error}"
+    if not seen["maxouts"]:
+        return "build_maxout_mlp() holds none of your Maxout layers: use Maxout(in, out, k) for the hidden layers"
+    if seen["others"]:
+        return (f"build_maxout_mlp() also holds {', '.join(seen['others'])}: the only nonlinearity should be your "
+                "Maxout")
+    if not all(seen["calls"].values()):
+        return "a Maxout layer of the model is never used in its forward pass"
+    return accuracy_verdict("build_maxout_mlp", outcome, _data().y_test, THRESHOLD, HINTS, MAX_SECONDS)
 
 
 def check_maxout_mlp(build_maxout_mlp, Maxout, seed: int, hidden: bool = False) -> None:
@@ -338,22 +430,10 @@ def check_maxout_mlp(build_maxout_mlp, Maxout, seed: int, hidden: bool = False) 
     data = _data()
     outcome, seen = modules.train_and_inspect(build_maxout_mlp, data, EPOCHS, LR, seed,
                                               _inspect_maxouts(Maxout, torch.as_tensor(data.x_train)))
-    if outcome.error:
-        raise AssertionError(f"build_maxout_mlp: building or training the model failed: {outcome.error}")
-    if not seen["maxouts"]:
-        raise AssertionError("build_maxout_mlp() holds none of your Maxout layers: use Maxout(in, out, k) for "
-                             "the hidden layers")
-    if seen["others"]:
-        raise AssertionError(f"build_maxout_mlp() also holds {', '.join(seen['others'])}: the only nonlinearity "
-                             "should be your Maxout")
-    if not all(seen["calls"].values()):
-        raise AssertionError("a Maxout layer of the model is never used in its forward pass")
-    message = accuracy_verdict("build_maxout_mlp", outcome, THRESHOLD, HINTS, MAX_SECONDS)
-    if message:
-        raise AssertionError(message)
+    judged.check(judge_maxout_mlp, {"outcome": outcome, "seen": seen}, seed=seed, hidden=hidden)
     lines = [f"Maxout MLP: test accuracy {outcome.test_accuracy:.3f}, {outcome.n_parameters} parameters, "
              f"trained in {outcome.train_seconds:.1f} s"]
-    for name, (units, n_pieces, dead) in seen["pieces"].items():
-        lines.append(f"  layer '{name}': {units} units, {n_pieces} pieces, {dead} pieces never won on the "
-                     "training set")
+    for name, wins in seen["wins"].items():
+        lines.append(f"  layer '{name}': {wins.shape[0]} units, {wins.size} pieces, {int((wins == 0).sum())} pieces "
+                     "never won on the training set")
     print("\n".join(lines))
