@@ -6,9 +6,10 @@ which other programs sharing the machine inflate far less than wall-clock time. 
 budget is stopped (`stop_after_s`), so one slow submission cannot hold up a whole grading run.
 
     limits = ConfigLimits(epochs=(1, 60), batch_size=(16, 512))
+    config = probe_config(training_config)                               # plain data, whatever it returned
     message = config_verdict("training_config()", config, limits)      # None when within the limits
-    run = train_on_budget(build_model, data, config, seed=0, stop_after_s=24)
-    run.outcome.test_accuracy, run.cpu_seconds, run.model                # plain numbers and the trained model
+    run, model = train_on_budget(build_model, data, config.as_dict(), seed=0, stop_after_s=24)
+    run.outcome.predictions, run.cpu_seconds, run.stopped                # plain data; model: the trained model
 """
 
 import math
@@ -17,10 +18,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 
 from course_lib.data import Split
 from course_lib.diagnostics import MONITORED, DeadUnitMonitor
+from course_lib.grading import plain
 from course_lib.grading.training import TrainingOutcome, train_and_measure
 from course_lib.train import one_thread
 
@@ -50,10 +53,61 @@ def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
+@plain.registered
+@dataclass(frozen=True, repr=False)
+class Shown:
+    """A config key or value that is not a plain scalar, kept as its repr: it is within no limit, and messages
+    show it as the student wrote it."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+@plain.registered
+@dataclass(frozen=True)
+class ConfigProbe:
+    """What a training_config() function gave, as plain data: `settings`, the (key, value) pairs of the Mapping
+    it returned (see `plain_setting`); else `type_name`, what it returned instead; or `error` when it raised."""
+
+    settings: list | None = None
+    type_name: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return dict(self.settings or ())
+
+
+def plain_setting(value):
+    """A config key or value as plain data: builtin scalars as they are, numpy scalars as the builtin they hold,
+    anything else as Shown(its repr)."""
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        value = value.item()
+    if type(value) in (bool, int, float, str, type(None)):
+        return value
+    return Shown(repr(value))
+
+
+def probe_config(training_config: Callable[[], Mapping]) -> ConfigProbe:
+    """Call the student's training_config() and keep what it gave as plain data."""
+    try:
+        config = training_config()
+        if not isinstance(config, Mapping):
+            return ConfigProbe(type_name=type(config).__name__)
+        return ConfigProbe([(plain_setting(k), plain_setting(v)) for k, v in config.items()])
+    except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
+        return ConfigProbe(error=f"{type(err).__name__}: {err}")
+
+
+def _not_a_dict(type_name: str) -> str:
+    return f"returned a {type_name}, not a dict with keys {', '.join(CONFIG_KEYS)}"
+
+
 def config_problems(config, limits: ConfigLimits) -> list[str]:
     """What is wrong with a training config (a dict with exactly CONFIG_KEYS); empty when it is within limits."""
     if not isinstance(config, Mapping):
-        return [f"returned a {type(config).__name__}, not a dict with keys {', '.join(CONFIG_KEYS)}"]
+        return [_not_a_dict(type(config).__name__)]
     problems = []
     missing = [k for k in CONFIG_KEYS if k not in config]
     unknown = [repr(k) for k in config if k not in CONFIG_KEYS]
@@ -71,27 +125,30 @@ def config_problems(config, limits: ConfigLimits) -> list[str]:
     return problems
 
 
-def config_verdict(name: str, config, limits: ConfigLimits) -> str | None:
-    """None if `config` is within `limits`, else one message listing every problem."""
-    problems = config_problems(config, limits)
+def config_verdict(name: str, config: ConfigProbe, limits: ConfigLimits) -> str | None:
+    """None if the probed config is within `limits`; else one message: what the function raised, or every
+    problem with what it returned."""
+    if config.error:
+        return f"{name} raised {config.error}"
+    problems = (config_problems(config.as_dict(), limits) if config.settings is not None
+                else [_not_a_dict(config.type_name)])
     if not problems:
         return None
     return f"{name}: the training configuration is outside the allowed limits: {'; '.join(problems)}"
-
 
 
 class OverBudget(Exception):
     """Raised inside training (from a forward pre-hook) once the CPU time passes the stop limit."""
 
 
+@plain.registered
 @dataclass(frozen=True)
 class BudgetedRun:
-    """One training run: its outcome, the CPU seconds it took (build, train, evaluate), the trained model (None
-    when building failed) and whether it was stopped for running past `stop_after_s`."""
+    """One training run as plain data: its outcome (with the held-out predictions), the CPU seconds it took
+    (build, train, evaluate) and whether it was stopped for running past `stop_after_s`."""
 
     outcome: TrainingOutcome
     cpu_seconds: float
-    model: torch.nn.Module | None
     stopped: bool = False
 
 
@@ -109,8 +166,9 @@ def dead_fraction_or_none(model: torch.nn.Module, x: torch.Tensor) -> float | No
 
 
 def train_on_budget(build_model: Callable[[], torch.nn.Module], data: Split, config: Mapping, seed: int,
-                    stop_after_s: float, measure_dead: bool = True) -> BudgetedRun:
-    """train_and_measure(build_model, data, seed=seed, **config) on one thread, timed in CPU seconds.
+                    stop_after_s: float, measure_dead: bool = True) -> tuple[BudgetedRun, torch.nn.Module | None]:
+    """train_and_measure(build_model, data, seed=seed, **config) on one thread, timed in CPU seconds: the run,
+    and the trained model (None when building failed).
 
     `config` holds CONFIG_KEYS (check it with `config_verdict` first). Training stops with an error outcome once
     it has used `stop_after_s` CPU seconds: a forward pre-hook on the built model checks the clock on every
@@ -143,7 +201,7 @@ def train_on_budget(build_model: Callable[[], torch.nn.Module], data: Split, con
                 dead = dead_fraction_or_none(built[0], torch.as_tensor(data.x_train))
             outcome = replace(outcome, dead_fraction=dead)
     stopped = outcome.error is not None and outcome.error.startswith(OverBudget.__name__)
-    return BudgetedRun(outcome, seconds, built[0] if built else None, stopped)
+    return BudgetedRun(outcome, seconds, stopped), built[0] if built else None
 
 
 def budget_verdict(name: str, run: BudgetedRun, budget_s: float, hint: str = "") -> str | None:
