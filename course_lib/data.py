@@ -249,6 +249,7 @@ def _save_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is for every user (e.g. grading sandboxes)
         os.replace(tmp, path)
     except OSError as e:
         warnings.warn(f"could not cache MNIST-1D in {path.parent}: {e}", stacklevel=3)

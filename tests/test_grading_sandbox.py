@@ -116,3 +116,19 @@ def test_results_displays_and_errors_become_the_notebook_outputs_nbgrader_shows(
     assert any("image/png" in o.get("data", {}) for o in figure)
     assert error[0]["output_type"] == "error" and error[0]["ename"] == "ZeroDivisionError"
     assert result.status == "ok" and _texts(result)[-1] == "next cell ran\n"
+
+
+def test_the_graders_data_cache_is_read_only_inside(tmp_path):
+    from course_lib.data import cache_dir, mnist1d
+
+    mnist1d(seed=5)  # cached by the grader
+    probe = ("import os, warnings\nfrom course_lib.data import mnist1d, cache_dir\n"
+             "with warnings.catch_warnings(record=True) as caught:\n"
+             "    warnings.simplefilter('always')\n    mnist1d(seed=5)\n    mnist1d(seed=123456)\n"
+             "not_cached = sum('could not cache' in str(w.message) for w in caught)\n"
+             "print(cache_dir(), not_cached, os.access(cache_dir(), os.W_OK))")
+    before = sorted(cache_dir().iterdir())
+    result, _ = _run(tmp_path, probe)
+    printed = [o["text"] for o in result.notebook.cells[0].outputs if o.get("name") == "stdout"]
+    assert printed == ["/tmp/rectified-cache 1 False\n"]  # seed 5 was read; seed 123456 could not be written
+    assert sorted(cache_dir().iterdir()) == before

@@ -21,6 +21,7 @@ import nbformat
 from course_lib.paths import course_root
 
 SANDBOX_DIR = "/tmp/submission"  # inside the sandbox's own empty /tmp
+SANDBOX_CACHE = "/tmp/rectified-cache"  # the grader's data-set cache, read-only: MNIST-1D is not made again
 BASE_UID = 61000
 MAX_READ_BYTES = 50 * 2**20
 STATUS_PREFIX = "executor-status: "  # the executor's last line: STATUS_PREFIX + "ok" or "timeout: ..."
@@ -95,16 +96,27 @@ def command(workdir: Path, limits: Limits, worker: int = 0, hide: tuple[Path, ..
     return [
         "bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
         "--die-with-parent", "--new-session", *_read_only_binds(hide),
-        "--bind", str(workdir), SANDBOX_DIR, "--proc", "/proc", "--dev", "/dev", "--chdir", SANDBOX_DIR,
+        "--bind", str(workdir), SANDBOX_DIR, *_data_cache(), "--proc", "/proc", "--dev", "/dev", "--chdir", SANDBOX_DIR,
         "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1", "--setenv", "MPLBACKEND", "Agg",
         "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "RECTIFIED_PROBE_LOG", f"{SANDBOX_DIR}/probes.jsonl",
+        "--setenv", "RECTIFIED_CACHE", SANDBOX_CACHE,
         "--", "prlimit", f"--nproc={limits.processes}", f"--as={limits.memory_mb * 2**20}", "--core=0",
         "--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
         "--bounding-set=-all", "--",
         sys.executable, "-m", "course_lib.grading.executor", f"{SANDBOX_DIR}/in.ipynb", f"{SANDBOX_DIR}/out.ipynb",
         f"--cell-timeout={limits.cell_timeout_s}", f"--max-cell-output={limits.cell_output}",
     ]
+
+
+def _data_cache() -> list[str]:
+    """Show the grader's data-set cache read-only (the judges fill it while the reference run is judged), so
+    each sandbox reads MNIST-1D instead of generating it again; a sandbox cannot write into it."""
+    from course_lib.data import cache_dir  # here, not at the top: the executor imports this module
+
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return ["--ro-bind", str(folder), SANDBOX_CACHE]
 
 
 def _reap(uid: int, seconds: float = 10.0) -> None:
