@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -27,7 +28,7 @@ from tqdm.auto import tqdm
 
 from course_lib.grading import decide, sandbox, slots
 from course_lib.grading.feedback import feedback_notebook, hidden_lines, to_html
-from course_lib.grading.gradebook import check_reachable, gradebook_url, record_scores, write_csv, write_lock
+from course_lib.grading.gradebook import GradebookWriter, check_reachable, gradebook_url, write_csv, write_lock
 from course_lib.grading.intake import Submission, extract_zip, find_submissions
 from course_lib.grading.release import generate
 from course_lib.grading.restore import restore
@@ -162,16 +163,36 @@ def grade_one(setup: Setup, submission: Submission, limits: sandbox.Limits, work
     return graded, result.notebook
 
 
+_RENDERING = threading.Lock()  # feedback's exporter is one per process, and nbconvert's are not thread-safe
+
+
+def feedback_html(setup: Setup, graded: Graded, executed: nbformat.NotebookNode) -> str:
+    """The student's feedback page: scores, flags, their code and outputs, never a hidden test."""
+    header = (f"# Feedback: {setup.assignment}\n\nStudent: `{graded.student_id}` · autograded score "
+              f"**{graded.score:g} / {graded.max_score:g}** · status: {graded.status}"
+              + "".join(f"\n- {flag}" for flag in graded.flags)
+              + "\n\nWritten answers are graded by hand and are not in this score.")
+    nb = feedback_notebook(executed, setup.released, setup.test_points, graded.cell_scores, header)
+    with _RENDERING:
+        return to_html(nb, hidden_lines(setup.source))
+
+
+Result = tuple[Graded, nbformat.NotebookNode | None, str | None]
+
+
 def grade_task(setup: Setup, submission: Submission, fingerprint: str, limits: sandbox.Limits,
-               hide: tuple[Path, ...]) -> tuple[Graded, nbformat.NotebookNode | None]:
+               hide: tuple[Path, ...]) -> Result:
     """Grade one submission on whichever machine runs this (a local thread or a Dask worker): in a fresh
-    scratch folder, with a sandbox slot (worker index, uid) that no other sandbox on that machine holds."""
+    scratch folder, with a sandbox slot (worker index, uid) that no other sandbox on that machine holds.
+    The feedback page is rendered here too (most of a result's cost after the sandbox), so the one writer
+    only writes files and scores."""
     with slots.claim() as worker, tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
         os.chmod(scratch, 0o755)
-        return grade_one(setup, submission, limits, Path(scratch) / "work", worker, fingerprint, hide)
+        graded, executed = grade_one(setup, submission, limits, Path(scratch) / "work", worker, fingerprint, hide)
+    return graded, executed, feedback_html(setup, graded, executed) if executed is not None else None
 
 
-Task = Callable[..., tuple[Graded, nbformat.NotebookNode | None]]
+Task = Callable[..., Result]
 
 
 class Executor(Protocol):
@@ -179,7 +200,7 @@ class Executor(Protocol):
     and yields each result once, as it completes."""
 
     def map(self, task: Task, setup: Setup, todo: list, limits: sandbox.Limits,
-            hide: tuple[Path, ...]) -> Iterator[tuple[Graded, nbformat.NotebookNode | None]]: ...
+            hide: tuple[Path, ...]) -> Iterator[Result]: ...
 
 
 @dataclass(frozen=True)
@@ -211,27 +232,19 @@ class Run:
         data = json.loads(path.read_text())
         return Graded(**{**data, "flags": tuple(data["flags"])})
 
-    def save(self, setup: Setup, graded: Graded, executed) -> None:
+    def save(self, gradebook: GradebookWriter, graded: Graded, executed, html: str | None) -> None:
         """Gradebook, autograded notebook and feedback first, the state file last: it marks the work done."""
         if executed is not None:
             folder = self.root / "autograded" / graded.student_id / self.assignment
             folder.mkdir(parents=True, exist_ok=True)
             nbformat.write(executed, folder / f"{self.assignment}.ipynb")
-            record_scores(self.db_url, self.assignment, graded.student_id, graded.cell_scores)
-            self._feedback(setup, graded, executed)
+            gradebook.record_scores(self.assignment, graded.student_id, graded.cell_scores)
+            folder = self.root / "feedback" / graded.student_id / self.assignment
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{self.assignment}.html").write_text(html)
         tmp = self.state / f".{graded.student_id}.json"
         tmp.write_text(json.dumps(asdict(graded)))
         os.replace(tmp, self.state / f"{graded.student_id}.json")
-
-    def _feedback(self, setup: Setup, graded: Graded, executed) -> None:
-        header = (f"# Feedback: {self.assignment}\n\nStudent: `{graded.student_id}` · autograded score "
-                  f"**{graded.score:g} / {graded.max_score:g}** · status: {graded.status}"
-                  + "".join(f"\n- {flag}" for flag in graded.flags)
-                  + "\n\nWritten answers are graded by hand and are not in this score.")
-        nb = feedback_notebook(executed, setup.released, setup.test_points, graded.cell_scores, header)
-        folder = self.root / "feedback" / graded.student_id / self.assignment
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{self.assignment}.html").write_text(to_html(nb, hidden_lines(setup.source)))
 
     def csv_rows(self) -> list[dict]:
         """A grades.csv row for every student with a saved result, from this run or an earlier one."""
@@ -298,10 +311,11 @@ def _grade_all(run: Run, setup: Setup, todo, limits, executor: Executor, progres
                hide: tuple[Path, ...]) -> list[Graded]:
     """Grade `todo` on `executor`; this thread alone saves each result as it arrives."""
     results = []
-    for graded, executed in tqdm(executor.map(grade_task, setup, todo, limits, hide), total=len(todo),
-                                 disable=not progress, desc="grading"):
-        if graded.status != "invalid":
-            run.save(setup, graded, executed)
-        results.append(graded)
+    with GradebookWriter(run.db_url) as gradebook:
+        for graded, executed, html in tqdm(executor.map(grade_task, setup, todo, limits, hide), total=len(todo),
+                                           disable=not progress, desc="grading"):
+            if graded.status != "invalid":
+                run.save(gradebook, graded, executed, html)
+            results.append(graded)
     return results
 

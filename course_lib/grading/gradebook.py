@@ -79,39 +79,84 @@ def check_reachable(db_url: str) -> None:
         raise GradebookUnreachable(f"cannot reach the gradebook {shown(db_url)}: {reason}") from None
 
 
+def _hold_lock(connection) -> Iterator[None]:
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+        connection.commit()
+
+
+def _is_postgres(db_url: str) -> bool:
+    return make_url(db_url).get_backend_name() == "postgresql"
+
+
 @contextmanager
 def write_lock(db_url: str) -> Iterator[None]:
-    """Hold the gradebook's writer lock: a PostgreSQL session advisory lock (released when the block ends or
-    the connection drops). SQLite serialises writers on its file lock itself, so there it is a no-op."""
-    if make_url(db_url).get_backend_name() != "postgresql":
+    """Hold the gradebook's writer lock for one block: a PostgreSQL session advisory lock (released when the
+    block ends or the connection drops). SQLite serialises writers on its file lock itself: a no-op there."""
+    if not _is_postgres(db_url):
         yield
         return
     engine = _engine(db_url)
     try:
         with engine.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
-            connection.commit()
-            try:
-                yield
-            finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
-                connection.commit()
+            yield from _hold_lock(connection)
     finally:
         engine.dispose()
 
 
-def record_scores(db_url: str, assignment: str, student: str, cell_scores: dict[str, float]) -> None:
-    """Create the student and submission if needed and set each test cell's autograded score."""
-    with write_lock(db_url), Gradebook(db_url) as gradebook:
-        gradebook.update_or_create_student(student)
+class GradebookWriter:
+    """One grading run's gradebook: opened once (nbgrader checks its tables on every open), each student's
+    scores recorded under the writer lock, on a lock connection kept open for the run."""
+
+    def __init__(self, db_url: str):
+        self.db_url = db_url
+        self._lock_engine = _engine(db_url) if _is_postgres(db_url) else None
+        self._lock_connection = self._lock_engine.connect() if self._lock_engine else None
         try:
-            gradebook.find_submission(assignment, student)
-        except MissingEntry:
-            gradebook.add_submission(assignment, student)
-        for cell, score in cell_scores.items():
-            grade = gradebook.find_grade(cell, assignment, assignment, student)
-            grade.auto_score = score
-        gradebook.db.commit()
+            with self._locked():  # on a fresh database, nbgrader creates its tables here
+                self.gradebook = Gradebook(db_url)
+        except BaseException:
+            self._close_lock()
+            raise
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self._lock_connection is None:
+            yield
+        else:
+            yield from _hold_lock(self._lock_connection)
+
+    def record_scores(self, assignment: str, student: str, cell_scores: dict[str, float]) -> None:
+        """Create the student and submission if needed and set each test cell's autograded score."""
+        gradebook = self.gradebook
+        with self._locked():
+            gradebook.update_or_create_student(student)
+            try:
+                gradebook.find_submission(assignment, student)
+            except MissingEntry:
+                gradebook.add_submission(assignment, student)
+            for cell, score in cell_scores.items():
+                gradebook.find_grade(cell, assignment, assignment, student).auto_score = score
+            gradebook.db.commit()
+
+    def _close_lock(self) -> None:
+        if self._lock_engine is not None:
+            self._lock_connection.close()
+            self._lock_engine.dispose()
+
+    def close(self) -> None:
+        self.gradebook.close()
+        self._close_lock()
+
+    def __enter__(self) -> "GradebookWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def write_csv(path: Path, assignment: str, rows: list[dict]) -> None:
