@@ -11,13 +11,15 @@ import subprocess
 import threading
 import time
 
+import dask
 import pytest
 from distributed import Client, LocalCluster
 from nbgrader.api import Gradebook
 
 from course_lib.grading import grade as grade_module
-from course_lib.grading.cluster import DaskWorkers
+from course_lib.grading.cluster import ClusterUnusable, DaskWorkers
 from course_lib.grading.grade import LocalWorkers, grade
+from course_lib.grading.intake import Submission
 from course_lib.grading.sandbox import Limits
 from tests import grading_fixtures as fx
 from tests.conftest import ROOT, free_port
@@ -150,3 +152,11 @@ def test_workers_and_dask_together_are_refused_in_one_line():
     result = subprocess.run(COURSE + ["grade", fx.A, "--dask", "tcp://127.0.0.1:1", "--workers", "2"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and result.stderr.startswith("Error: --workers sets local sandboxes")
+
+
+def test_a_task_that_keeps_killing_its_workers_stops_the_run_in_one_line():
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), LocalCluster(
+            n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=logging.CRITICAL) as local:
+        with DaskWorkers.connect(local.scheduler_address) as executor:
+            with pytest.raises(ClusterUnusable, match="kept dying while grading s1"):
+                list(executor.map(lambda *_: os._exit(1), None, [(Submission("s1"), "")], LIMITS, ()))

@@ -1,21 +1,21 @@
 """Grading on a Dask.distributed cluster: `course grade --dask SCHEDULER_ADDRESS`.
 
 Each submission becomes one Dask task, `grade.grade_task`, which runs the submission's sandbox on whichever
-worker takes it (claiming a sandbox slot on that worker's machine) and returns plain data. Results come back
-to the one gradebook writer, the calling process, which saves each as it arrives, exactly as with local
-threads. A worker that dies mid-task loses nothing: the scheduler runs its tasks again elsewhere, and each
-task's future completes once, so each result is saved once. Nothing is written on the workers but their
-scratch folders.
+worker takes it (claiming a sandbox slot on that worker's machine) and returns plain data: the result, the
+executed notebook and the rendered feedback page. Results come back to the one gradebook writer, the calling
+process, which saves each as it arrives, exactly as with local threads. A worker that dies mid-task loses
+nothing: the scheduler runs its tasks again elsewhere, and each task's future completes once, so each result
+is saved once. Nothing is written on the workers but their scratch folders.
 
 Before any grading starts, `DaskWorkers.connect` checks the scheduler answers, has workers, and that every
 worker can run the sandbox (bubblewrap, root) with the same grading code as this process; any failure is a
-one-line `ClusterUnusable`.
+one-line `ClusterUnusable`, and so is a task the scheduler gives up on after its workers died too often.
 """
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from distributed import Client, as_completed
+from distributed import Client, KilledWorker, as_completed
 
 from course_lib.grading.grade import grading_code_version
 from course_lib.grading.sandbox import missing_requirement
@@ -66,8 +66,14 @@ class DaskWorkers:
     def map(self, task, setup, todo, limits, hide):
         """Submit every submission at once (the scheduler spreads them); yield results as they complete. The
         setup travels inside each task rather than scattered once, so losing a worker cannot lose it."""
-        futures = [self.client.submit(task, setup, sub, fingerprint, limits, hide, pure=False)
-                   for sub, fingerprint in todo]
-        for future in as_completed(futures, loop=self.client.loop):
-            yield future.result()
+        students = {self.client.submit(task, setup, sub, fingerprint, limits, hide, pure=False): sub.student_id
+                    for sub, fingerprint in todo}
+        for future in as_completed(list(students), loop=self.client.loop):
+            try:
+                result = future.result()
+            except KilledWorker:
+                raise ClusterUnusable(f"Dask workers kept dying while grading {students[future]} (the scheduler's "
+                                      "allowed-failures); the results saved so far are kept: run again to grade "
+                                      "the rest") from None
             future.release()
+            yield result
