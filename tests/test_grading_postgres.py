@@ -111,9 +111,12 @@ def test_two_concurrent_runs_into_one_fresh_database_lose_nothing(tmp_path, post
                for i, half in enumerate(halves)]
     runs = [subprocess.Popen(COURSE + ["grade", fx.A, "--db", url, "--workers", "1"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=_env(course)) for course in courses]
-    for run in runs:
-        _, err = run.communicate(timeout=300)
-        assert run.returncode == 0, err[-2000:]
+    try:
+        errors = [run.communicate(timeout=300)[1] for run in runs]
+    finally:
+        for run in runs:
+            run.kill()
+    assert [run.returncode for run in runs] == [0, 0], [e[-2000:] for e in errors]
     scores = {}
     for (student, _), score in _cell_scores(url).items():
         scores[student] = scores.get(student, 0.0) + score
