@@ -15,6 +15,7 @@ import dask
 import pytest
 from distributed import Client, LocalCluster
 from nbgrader.api import Gradebook
+from sqlalchemy import create_engine, inspect
 
 from course_lib.grading import grade as grade_module
 from course_lib.grading.cluster import ClusterUnusable, DaskWorkers
@@ -136,16 +137,18 @@ def test_a_killed_dask_grading_run_finishes_the_rest_when_run_again(tmp_path, cl
     assert rows == {s: fx.CASES[k][1:] for s, k in kinds.items()}
 
 
-def test_an_unreachable_scheduler_is_one_line_before_anything_is_written(tmp_path):
-    course = fx.make_course(ROOT, tmp_path / "course")
+def test_an_unreachable_scheduler_is_one_line_before_anything_is_written(tmp_path, postgres_database):
+    course, db_url = fx.make_course(ROOT, tmp_path / "course"), postgres_database()
     _class(course, 2)
     before = {p.relative_to(course) for p in course.rglob("*")}
-    result = subprocess.run(COURSE + ["grade", fx.A, "--dask", f"tcp://127.0.0.1:{free_port()}"],
+    result = subprocess.run(COURSE + ["grade", fx.A, "--dask", f"tcp://127.0.0.1:{free_port()}", "--db", db_url],
                             capture_output=True, text=True, env=dict(os.environ, RECTIFIED_ROOT=str(course)),
                             timeout=120)
     assert result.returncode == 1 and result.stderr.startswith("Error: cannot reach the Dask scheduler")
     assert result.stderr.count("\n") == 1, result.stderr
     assert {p.relative_to(course) for p in course.rglob("*")} == before  # no state, csv, gradebook or cache
+    with create_engine(db_url).connect() as connection:
+        assert inspect(connection).get_table_names() == []  # not even nbgrader's tables
 
 
 def test_workers_and_dask_together_are_refused_in_one_line():
