@@ -2,10 +2,11 @@
 
 The gradebook is any SQLAlchemy URL nbgrader can use: SQLite in the course folder by default, or a shared
 PostgreSQL database (`postgresql+psycopg://user:password@host/db`) that formgrader on another machine reads.
-Only the grading run's main thread writes; workers hand it plain results. Two grading runs (or a run and a
-formgrader release) may still write one PostgreSQL gradebook at once, so every write here holds the
-database's own advisory lock: nbgrader creates tables, students, assignments and submissions by
-find-then-insert, and two writers interleaving those steps would hit unique constraints.
+Only the grading run's main thread writes, through one `GradebookWriter` per run; workers hand it plain
+results. Two grading runs may still write one PostgreSQL gradebook at once, so every write here (and the
+release recorded by `write_lock`'s caller) holds the database's own advisory lock: nbgrader creates tables,
+students, assignments and submissions by find-then-insert, and two writers interleaving those steps would
+hit unique constraints. nbgrader's own commands and formgrader do not take that lock.
 """
 
 import csv
