@@ -1,18 +1,23 @@
-"""Fixture submissions for ex01_activations: a solved notebook, and variants for each attack or fault.
+"""Grading test helpers: fixture submissions for ex01_activations (a solved notebook, and variants for each
+attack or fault), any assignment's solved or released notebook, and helpers to run checks and judges.
 
 Each entry: student id -> (how to build the notebook, expected status, expected autograded score out of 16).
 The attacks' expected scores equal what the same answers earn without the attack: no attack gains a point.
 """
 
+import json
 import shutil
 from functools import cache
 from pathlib import Path
 
 import nbformat
+import numpy as np
 
-from course_lib.grading import decide, probelog
+from course_lib.grading import decide, judged, plain, probelog
 from course_lib.grading.check import CheckResult, check
+from course_lib.grading.exercises import ex04
 from course_lib.grading.sources import grade_id, is_answer, read_source
+from course_lib.grading.training import TrainingOutcome
 
 A = "ex01_activations"
 
@@ -142,3 +147,28 @@ def make_class(code_root: Path, submitted: Path, cases=CASES) -> None:
     submit(submitted, "renamed", solved(code_root), name="answers.ipynb")
     (submitted / "no_notebook").mkdir()
     submit(submitted, "has space", solved(code_root))
+
+
+def outside(judge, data, **params) -> bool:
+    """What `course grade` decides from the record a test cell logs with this judge, data and params."""
+    record = {"kind": "judged", "judge": judged.name_of(judge), "params": params, "data": plain.encode(data)}
+    return decide.passes(json.loads(json.dumps(record)))
+
+
+def message_of(check, *args, **params) -> str | None:
+    """The AssertionError message a check raises, or None when it passes."""
+    try:
+        check(*args, **params)
+    except AssertionError as err:
+        return str(err)
+    return None
+
+
+def trained_on_mnist1d(accuracy: float = 0.55) -> TrainingOutcome:
+    """A TrainingOutcome whose predictions are right on the first `accuracy` of MNIST-1D's test labels (those
+    of ex04 and ex05)."""
+    labels = ex04._data().y_test
+    predictions = labels.copy()
+    wrong = np.arange(len(labels)) >= round(accuracy * len(labels))
+    predictions[wrong] = (labels[wrong] + 1) % 10
+    return TrainingOutcome(accuracy, 3.0, None, 15_310, None, predictions)

@@ -1,7 +1,6 @@
 """ex04's judges decide from plain data alone: the solution's data passes, in the kernel and outside (after the
 JSON round trip of the probe log), and wrong, forged or garbled data fails with the message students see."""
 
-import json
 from dataclasses import replace
 
 import numpy as np
@@ -10,10 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.grading import decide, judged, plain
 from course_lib.grading.exercises import ex04
 from course_lib.grading.modules import ModuleOutcome, function_outcome, probe_module
 from course_lib.grading.training import TrainingOutcome
+from tests.grading_fixtures import message_of, outside
+from tests.grading_fixtures import trained_on_mnist1d as trained
 from tests.test_grading_modules import KinkIsOne, PReLU  # the solution's PReLU, and one with 1 at the kink
 
 torch.set_num_threads(1)
@@ -32,20 +32,6 @@ class Shared(PReLU):
 class NoInit(PReLU):
     def __init__(self, num_channels, init=0.25):
         super().__init__(num_channels, 0.25)
-
-
-def outside(judge, data, **params) -> bool:
-    """What `course grade` decides from the record a test cell logs (ex05's tests use it too)."""
-    record = {"kind": "judged", "judge": judged.name_of(judge), "params": params, "data": plain.encode(data)}
-    return decide.passes(json.loads(json.dumps(record)))
-
-
-def message_of(check, *args, **params) -> str | None:
-    try:
-        check(*args, **params)
-    except AssertionError as err:
-        return str(err)
-    return None
 
 
 # ---- construction and the module --------------------------------------------------------------------
@@ -112,16 +98,6 @@ def test_the_prelu_judge_decides_from_data_alone():
 
 
 # ---- the MLP ----------------------------------------------------------------------------------------
-
-
-def trained(accuracy: float = 0.55) -> TrainingOutcome:
-    """A TrainingOutcome whose predictions are right on the first `accuracy` of MNIST-1D's test labels (those
-    of ex04 and ex05)."""
-    labels = ex04._data().y_test
-    predictions = labels.copy()
-    wrong = np.arange(len(labels)) >= round(accuracy * len(labels))
-    predictions[wrong] = (labels[wrong] + 1) % 10
-    return TrainingOutcome(accuracy, 3.0, None, 15_310, None, predictions)
 
 
 def _seen(**change) -> dict:

@@ -15,7 +15,8 @@ from course_lib.grading.exercises import ex05
 from course_lib.grading.modules import function_outcome, probe_module
 from course_lib.grading.probes import Outcome
 from course_lib.grading.training import TrainingOutcome
-from tests.test_grading_ex04 import message_of, outside, trained
+from tests.grading_fixtures import message_of, outside
+from tests.grading_fixtures import trained_on_mnist1d as trained
 
 torch.set_num_threads(1)
 
