@@ -84,13 +84,16 @@ def execute(nb, cell_timeout: float, max_cell_output: int, save=lambda nb, offse
         current["index"], Capture.current = index, CellOutput(max_cell_output)
         signal.signal(signal.SIGINT, watchdog.on_sigint)
         watchdog.arm(cell_timeout)
-        result = shell.run_cell(cell.source, store_history=True)
+        try:
+            shell.run_cell(cell.source, store_history=True)
+        except KeyboardInterrupt:  # the interrupt landed just after the cell had finished
+            pass
         watchdog.disarm()
         if os.getpid() != pid:
             os._exit(0)  # a process the cell forked came back here: only the executor goes on
         if watchdog.interrupted_at is not None and status == "ok":
             status = f"timeout: cell {index} ran past its {cell_timeout:g} s timeout and was interrupted"
-        cell.outputs, cell.execution_count = Capture.current.outputs, result.execution_count
+        cell.outputs, cell.execution_count = Capture.current.outputs, shell.execution_count - 1
         offsets[index] = _log_size()
         save(nb, offsets)
     return status
