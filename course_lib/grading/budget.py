@@ -22,9 +22,8 @@ import numpy as np
 import torch
 
 from course_lib.data import Split
-from course_lib.diagnostics import MONITORED, DeadUnitMonitor
 from course_lib.grading import plain
-from course_lib.grading.training import TrainingOutcome, train_and_measure
+from course_lib.grading.training import TrainingOutcome, dead_fraction, train_and_measure
 from course_lib.train import one_thread
 
 CONFIG_KEYS = ("epochs", "lr", "optimizer", "batch_size")
@@ -153,14 +152,10 @@ class BudgetedRun:
 
 
 def dead_fraction_or_none(model: torch.nn.Module, x: torch.Tensor) -> float | None:
-    """DeadUnitMonitor's dead fraction of `model` over x; None when the model has no ReLU-family or maxout layer
-    to monitor, or shares one activation instance between layers (the monitor refuses to mix their counts)."""
-    if not any(isinstance(m, MONITORED) for m in model.modules()):
-        return None
+    """training.dead_fraction of `model` over x, and None where that has none to give: no ReLU-family or maxout
+    layer, or one activation instance shared between layers."""
     try:
-        with DeadUnitMonitor(model) as monitor:
-            monitor.observe(x)
-            return float(monitor.dead_fraction())
+        return dead_fraction(model, x)
     except ValueError:
         return None
 

@@ -62,13 +62,13 @@ def _build(build_model: Callable[[], torch.nn.Module], seed: int) -> torch.nn.Mo
     return model
 
 
-def _dead_fraction(model: torch.nn.Module, x: torch.Tensor) -> float | None:
-    """Fraction of dead units over `x`, or None if the model has no ReLU-family or maxout layer."""
+def dead_fraction(model: torch.nn.Module, x: torch.Tensor) -> float | None:
+    """DeadUnitMonitor's fraction of dead units over `x`, or None if the model has no ReLU-family or maxout
+    layer; ValueError when one activation instance is shared between layers (the monitor refuses to mix them)."""
     if not any(isinstance(m, MONITORED) for m in model.modules()):
         return None
     with DeadUnitMonitor(model) as monitor:
-        with torch.no_grad():
-            monitor.observe(x)
+        monitor.observe(x)
         return float(monitor.dead_fraction())
 
 
@@ -87,7 +87,7 @@ def train_and_measure(build_model: Callable[[], torch.nn.Module], data: Split, e
         model.eval()
         with torch.no_grad():
             predictions = predicted_classes(model(data.x_test))
-        dead = _dead_fraction(model, data.x_train) if measure_dead else None
+        dead = dead_fraction(model, data.x_train) if measure_dead else None
         n_parameters = sum(p.numel() for p in model.parameters())
         outcome = TrainingOutcome(None, seconds, dead, n_parameters, predictions=predictions)
         return scored(outcome, data.y_test.numpy())
