@@ -82,7 +82,7 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
     from contextlib import nullcontext
     from pathlib import Path
 
-    from course_lib.grading.decide import UndecidableCheck
+    from course_lib.grading.grade import UndecidableCheck
     from course_lib.grading.grade import grade as grade_class
     from course_lib.grading.gradebook import GradebookUnreachable
     from course_lib.grading.intake import IntakeError

@@ -306,3 +306,10 @@ def _check_toy(n: int, noise: float, n_classes: int) -> None:
         raise ValueError(f"n={n} is too small for {n_classes} classes: need at least {2 * n_classes} points")
     if noise < 0:
         raise ValueError(f"noise must be >= 0, got {noise}")
+
+
+def mnist1d_uncached(num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`num_samples` MNIST-1D examples, x (N, 40) float32 and y (N,) int64, freshly made and never written to
+    disk: the grader's secret held-out draws must not land in a cache that a sandbox is shown."""
+    arrays = _generate_mnist1d(mnist1d_args(num_samples=num_samples, seed=seed, train_split=0.5))
+    return np.concatenate([arrays["x"], arrays["x_test"]]), np.concatenate([arrays["y"], arrays["y_test"]])

@@ -63,10 +63,10 @@ class DaskWorkers:
         finally:
             client.close()
 
-    def map(self, task, setup, todo, limits, hide):
+    def map(self, task, setup, todo, limits):
         """Submit every submission at once (the scheduler spreads them); yield results as they complete. The
         setup travels inside each task rather than scattered once, so losing a worker cannot lose it."""
-        students = {self.client.submit(task, setup, sub, fingerprint, limits, hide, pure=False): sub.student_id
+        students = {self.client.submit(task, setup, sub, fingerprint, limits, pure=False): sub.student_id
                     for sub, fingerprint in todo}
         for future in as_completed(list(students), loop=self.client.loop):
             try:

@@ -160,8 +160,28 @@ class GradebookWriter:
         self.close()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A CSV cell no spreadsheet reads as a formula: text starting with = + - @ (or a tab or carriage return)
+    gets a leading apostrophe, as OWASP's CSV-injection advice says; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _is_number(value):
+        return "'" + value
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def write_csv(path: Path, assignment: str, rows: list[dict]) -> None:
-    """Replace `assignment`'s rows in the CSV at `path` (other assignments' rows are kept), atomically."""
+    """Replace `assignment`'s rows in the CSV at `path` (other assignments' rows are kept), atomically; every
+    cell spreadsheet_safe."""
     kept = []
     if path.exists():
         with open(path, newline="") as f:
@@ -170,5 +190,6 @@ def write_csv(path: Path, assignment: str, rows: list[dict]) -> None:
     with os.fdopen(fd, "w", newline="") as f:
         writer = csv.DictWriter(f, CSV_COLUMNS)
         writer.writeheader()
-        writer.writerows(kept + sorted(rows, key=lambda r: r["student_id"]))
+        rows = kept + sorted(rows, key=lambda r: r["student_id"])
+        writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
     os.replace(tmp, path)

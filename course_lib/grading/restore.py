@@ -7,6 +7,9 @@ changing cell metadata (grade ids, points), cannot change what is graded; each s
 the instructor.
 """
 
+import io
+import tokenize
+
 import nbformat
 
 from course_lib.grading.sources import grade_id, is_answer
@@ -74,3 +77,19 @@ def _clean(cell):
     if cell.cell_type == "code":
         cell.outputs, cell.execution_count = [], None
     return cell
+
+
+def without_comments(source: str) -> str:
+    """`source` without its comments (lines that held only a comment are dropped): test cells are sent to the
+    sandbox this way, so the instructor's notes in them (calibration, the solution's settings) never are."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return source
+    lines = source.splitlines()
+    for token in reversed([t for t in tokens if t.type == tokenize.COMMENT]):
+        row, col = token.start
+        lines[row - 1] = lines[row - 1][:col].rstrip()
+        if not lines[row - 1].strip():
+            lines[row - 1] = None
+    return "\n".join(line for line in lines if line is not None)

@@ -1,51 +1,52 @@
-"""Run one submission's notebook in a bubblewrap sandbox with caps, and return plain results.
+"""The bubblewrap sandbox one submission's notebook runs in, and what the host measures of it from outside.
 
-Inside: no network (own empty network namespace with its own loopback, so the kernel and its client, both
-inside, still talk), its own process and IPC namespaces, a read-only view of the machine with the course
-folder hidden except course_lib/ and the environment, an empty writable /tmp as HOME, and one folder
-(/tmp/submission) holding only this notebook. The executor runs as an unprivileged user (one uid per worker),
-with caps on address space, processes (a fork bomb stops at the cap) and wall time (the whole sandbox is
-killed). Nothing here trusts what runs inside: the caller reads back files of bounded size.
+Inside: no network, its own process, IPC and UTS namespaces, and a file system built from an allow-list,
+read-only: the system folders (/usr, /etc, ...), the Python environment, the data-set cache, and at the path
+where course_lib lives the *sandbox library* (course_lib.grading.library: the teaching modules and the kernel
+side of grading, without the host side and without the names the assignment asks students to write). The
+course folder, solutions, gradebook, other students and the rest of the machine are not there at all. The
+only writable place is /tmp, a tmpfs of `Limits.tmpfs_mb`; files are capped at that size too.
+
+The executor runs as an unprivileged user (one uid per worker slot) under caps on address space per process,
+processes (a fork bomb stops at the cap) and file size. From outside, a `Monitor` thread reads the whole
+process tree's CPU time and resident memory from /proc: the CPU seconds of a submission (every cell,
+thread and child) are measured here, where no patched clock reaches, and a tree over the memory cap is
+killed. The wall-time cap kills the sandbox too. Nothing here trusts what runs inside.
 """
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
-from course_lib.paths import course_root
-
-SANDBOX_DIR = "/tmp/submission"  # inside the sandbox's own empty /tmp
-SANDBOX_CACHE = "/tmp/rectified-cache"  # the grader's data-set cache, read-only: MNIST-1D is not made again
+SANDBOX_DIR = "/tmp/submission"  # the working folder, inside the sandbox's tmpfs
+SANDBOX_CACHE = "/run/rectified-cache"  # the grader's data-set cache, read-only: MNIST-1D is not made again
 BASE_UID = 61000
-MAX_READ_BYTES = 50 * 2**20
-STATUS_PREFIX = "executor-status: "  # the executor's last line: STATUS_PREFIX + "ok" or "timeout: ..."
+SYSTEM_FOLDERS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+POLL_S = 0.2
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps for one submission: wall seconds, address space (MB), processes+threads, output per cell (bytes)."""
+    """Caps for one submission: wall seconds in all, address space per process and resident memory of the
+    whole tree (MB), processes+threads, output kept per cell (characters), seconds per cell, and the size of
+    the writable /tmp (MB, also the largest file)."""
 
     wall_s: float = 120.0
     memory_mb: int = 4000
     processes: int = 128
     cell_output: int = 100_000
     cell_timeout_s: float = 60.0
+    tmpfs_mb: int = 256
 
-
-@dataclass(frozen=True)
-class SandboxResult:
-    """The executed notebook (None if none came back), how the run ended, and its wall time."""
-
-    notebook: nbformat.NotebookNode | None
-    status: str
-    seconds: float
-    workdir: Path
+    def describe(self) -> str:
+        return (f"{self.wall_s:g} s wall time, {self.cell_timeout_s:g} s per cell, {self.memory_mb} MB memory, "
+                f"{self.processes} processes, {self.tmpfs_mb} MB of /tmp")
 
 
 def missing_requirement() -> str | None:
@@ -62,61 +63,146 @@ def bwrap_available() -> bool:
     return missing_requirement() is None
 
 
-CODE_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding course_lib/ (often the course root)
-
-
-def _hidden(extra: tuple[Path, ...]) -> list[Path]:
-    """Folders replaced by empty ones: the course and the code checkout (solutions/, .git, the gradebook),
-    /root, /tmp, and whatever the caller adds (the submissions folder)."""
-    folders = {Path("/root"), Path("/tmp"), course_root(), CODE_ROOT, *(p.resolve() for p in extra)}
-    return sorted((f for f in folders if f.is_dir()), key=lambda p: len(p.parts))
-
-
-def _read_only_binds(extra_hidden: tuple[Path, ...] = ()) -> list[str]:
-    """Hide private folders, then show back course_lib, the env and the base Python, read-only."""
-    hidden = _hidden(extra_hidden)
-    args = ["--ro-bind", "/", "/"]
-    for folder in hidden:
-        args += ["--perms", "1777" if folder == Path("/tmp") else "0755", "--tmpfs", str(folder)]
-    shown = [CODE_ROOT / "course_lib", CODE_ROOT / "pyproject.toml", Path(sys.prefix), Path(sys.base_prefix).resolve()]
-    for path in shown:
-        args += _parents(path, hidden) + ["--ro-bind", str(path), str(path)]
+def _system_binds() -> list[str]:
+    """The system folders, read-only; those that are symlinks (merged /usr) as the same symlinks."""
+    args = []
+    for folder in SYSTEM_FOLDERS:
+        if os.path.islink(folder):
+            args += ["--symlink", os.readlink(folder), folder]
+        elif os.path.isdir(folder):
+            args += ["--ro-bind", folder, folder]
     return args
 
 
-def _parents(path: Path, hidden: list[Path]) -> list[str]:
-    """--dir (world-readable) for each parent of `path` that lies strictly inside a hidden folder."""
-    inside = [p for p in reversed(path.parents) if any(h in p.parents for h in hidden)]
-    return [arg for p in inside for arg in ("--perms", "0755", "--dir", str(p))]
+def python_folders() -> list[Path]:
+    """The Python environment and its base installation (the venv and, e.g., pyenv's or the system's)."""
+    folders = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    return sorted(f for f in folders if not any(str(f).startswith(s + "/") for s in SYSTEM_FOLDERS))
 
 
-def command(workdir: Path, limits: Limits, worker: int = 0, hide: tuple[Path, ...] = ()) -> list[str]:
-    """The full command line: bwrap, then prlimit and setpriv, then the executor."""
+def _ro_binds(pairs: list[tuple[Path, str]]) -> list[str]:
+    """Read-only binds of (source, destination); the folders above each destination are made first, readable
+    by the sandbox's user (bwrap would make them root-only)."""
+    made, args = set(), []
+    for source, dest in pairs:
+        for parent in reversed(Path(dest).parents):
+            if str(parent) != "/" and parent not in made:
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", str(parent)]
+        args += ["--ro-bind", str(source), dest]
+    return args
+
+
+def command(limits: Limits, worker: int, library: Path, package_dir: Path, cache: Path) -> list[str]:
+    """The full command line: bwrap (allow-listed file system), then prlimit and setpriv, then the executor.
+    `library` (the sandbox library) is shown where the package lives, `package_dir`."""
     uid = str(BASE_UID + worker)
+    tmpfs = str(limits.tmpfs_mb * 2**20)
+    binds = _ro_binds([(f, str(f)) for f in python_folders()] + [(library, str(package_dir)), (cache, SANDBOX_CACHE)])
     return [
         "bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-        "--die-with-parent", "--new-session", *_read_only_binds(hide),
-        "--bind", str(workdir), SANDBOX_DIR, *_data_cache(), "--proc", "/proc", "--dev", "/dev", "--chdir", SANDBOX_DIR,
+        "--die-with-parent", "--new-session", *_system_binds(), *binds,
+        "--size", tmpfs, "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", SANDBOX_DIR,
+        "--proc", "/proc", "--dev", "/dev", "--chdir", SANDBOX_DIR,
         "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1", "--setenv", "MPLBACKEND", "Agg",
-        "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "RECTIFIED_PROBE_LOG", f"{SANDBOX_DIR}/probes.jsonl",
-        "--setenv", "RECTIFIED_CACHE", SANDBOX_CACHE,
+        "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "RECTIFIED_CACHE", SANDBOX_CACHE,
         "--", "prlimit", f"--nproc={limits.processes}", f"--as={limits.memory_mb * 2**20}", "--core=0",
+        f"--fsize={tmpfs}",
         "--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
         "--bounding-set=-all", "--",
-        sys.executable, "-m", "course_lib.grading.executor", f"{SANDBOX_DIR}/in.ipynb", f"{SANDBOX_DIR}/out.ipynb",
-        f"--cell-timeout={limits.cell_timeout_s}", f"--max-cell-output={limits.cell_output}",
+        sys.executable, "-m", "course_lib.grading.kernel.executor", f"--cell-timeout={limits.cell_timeout_s}",
+        f"--max-cell-output={limits.cell_output}",
     ]
 
 
-def _data_cache() -> list[str]:
-    """Show the grader's data-set cache read-only (the judges fill it while the reference run is judged), so
-    each sandbox reads MNIST-1D instead of generating it again; a sandbox cannot write into it."""
-    from course_lib.data import cache_dir  # here, not at the top: the executor imports this module
+def _tree_usage(root: int) -> tuple[float, int]:
+    """(CPU seconds, resident bytes) of process `root` and all its descendants, from /proc: each process's own
+    time plus that of the children it reaped; zombies still count their own."""
+    ticks, page = os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
+    stats = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        stats[int(entry.name)] = (int(fields[1]), sum(int(v) for v in fields[11:15]), int(fields[21]))
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    todo, cpu, rss = [root], 0, 0
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            cpu, rss = cpu + stats[pid][1], rss + stats[pid][2]
+        todo += children.get(pid, [])
+    return cpu / ticks, rss * page
 
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    return ["--ro-bind", str(folder), SANDBOX_CACHE]
+
+class Monitor(threading.Thread):
+    """Polls a process tree: the most CPU seconds and resident memory seen, and kills the tree (calling
+    `kill`) when its memory passes `memory_bytes`."""
+
+    def __init__(self, root: int, memory_bytes: int, kill):
+        super().__init__(daemon=True)
+        self.root, self.memory_bytes, self.kill = root, memory_bytes, kill
+        self.cpu_seconds, self.peak_bytes, self.over_memory = 0.0, 0, False
+        self._stop = threading.Event()
+
+    def sample(self) -> None:
+        cpu, rss = _tree_usage(self.root)
+        self.cpu_seconds, self.peak_bytes = max(self.cpu_seconds, cpu), max(self.peak_bytes, rss)
+        if rss > self.memory_bytes and not self.over_memory:
+            self.over_memory = True
+            self.kill()
+
+    def run(self) -> None:
+        while not self._stop.wait(POLL_S):
+            self.sample()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class Sandbox:
+    """One running sandbox: its pipes (stdin: host -> executor, stdout: executor -> host), its Monitor, and
+    `close()`, which kills whatever is left and returns the measured CPU seconds."""
+
+    def __init__(self, limits: Limits, worker: int, library: Path, package_dir: Path, cache: Path):
+        self.limits, self.uid = limits, BASE_UID + worker
+        self.process = subprocess.Popen(command(limits, worker, library, package_dir, cache), stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.monitor = Monitor(self.process.pid, limits.memory_mb * 2**20, self.kill)
+        self.monitor.start()
+        self.returncode: int | None = None
+
+    def kill(self) -> None:
+        """Kill bwrap (its pid namespace dies with it) and every process left with the sandbox's uid."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        subprocess.run(["pkill", "-KILL", "-U", str(self.uid)], capture_output=True)
+
+    def close(self, wait_s: float = 2.0) -> float:
+        """Wait up to `wait_s` for the sandbox to end by itself, then kill it; the CPU seconds it used."""
+        deadline = time.monotonic() + wait_s
+        while self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.monitor.sample()
+        self.kill()
+        self.returncode = self.process.wait()
+        self.monitor.stop()
+        _reap(self.uid)
+        for pipe in (self.process.stdin, self.process.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        return self.monitor.cpu_seconds
 
 
 def _reap(uid: int, seconds: float = 10.0) -> None:
@@ -127,43 +213,3 @@ def _reap(uid: int, seconds: float = 10.0) -> None:
         if subprocess.run(["pkill", "-KILL", "-U", str(uid)], capture_output=True).returncode == 1:
             return  # pkill: no process matched
         time.sleep(0.05)
-
-
-def _status(returncode: int, stdout_tail: str) -> str:
-    """The executor's reported status, or "crashed: ..." when it exited early or failed."""
-    reported = [line[len(STATUS_PREFIX):] for line in stdout_tail.splitlines() if line.startswith(STATUS_PREFIX)]
-    if returncode != 0:
-        return f"crashed: the notebook's process exited with {returncode}"
-    if not reported:
-        return "crashed: the notebook's process ended before its last cell"
-    return reported[-1]
-
-
-def _read_back(path: Path) -> nbformat.NotebookNode | None:
-    """The executed notebook if it came back as a readable file of bounded size."""
-    if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_READ_BYTES:
-        return None
-    try:
-        return nbformat.read(path, as_version=4)
-    except Exception:  # noqa: BLE001 - whatever the sandbox left, an unreadable file means no result
-        return None
-
-
-def run(notebook: nbformat.NotebookNode, workdir: Path, limits: Limits = Limits(), worker: int = 0,
-        hide: tuple[Path, ...] = ()) -> SandboxResult:
-    """Execute `notebook` in a fresh sandbox whose only writable folder is `workdir` (created, emptied);
-    `hide` adds folders the sandbox must not see (e.g. the other students' submissions)."""
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    nbformat.write(notebook, workdir / "in.ipynb")
-    os.chmod(workdir, 0o777)
-    start = time.monotonic()
-    try:
-        done = subprocess.run(command(workdir, limits, worker, hide), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              stdin=subprocess.DEVNULL, timeout=limits.wall_s, start_new_session=True)
-        status = _status(done.returncode, done.stdout[-2000:].decode(errors="replace"))
-    except subprocess.TimeoutExpired:
-        status = f"timeout: over the {limits.wall_s:g} s wall-time cap"
-    _reap(BASE_UID + worker)
-    seconds = time.monotonic() - start
-    return SandboxResult(_read_back(workdir / "out.ipynb"), status, seconds, workdir)

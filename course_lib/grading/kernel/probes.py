@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from course_lib.grading import plain
+from course_lib.grading.kernel.inputs import elementwise_inputs
 
 
 @plain.registered
@@ -52,6 +53,18 @@ def call(fn: Callable, *args) -> Outcome:
     return replace(outcome, warnings=found)
 
 
-def elementwise(fn: Callable, inputs: Sequence[np.ndarray], *extra) -> list[Outcome]:
+def call_each(fn: Callable, inputs: Sequence[np.ndarray], *extra) -> list[Outcome]:
     """One Outcome per input: fn(x, *extra)."""
     return [call(fn, x, *extra) for x in inputs]
+
+
+def elementwise(**functions: Callable) -> Callable:
+    """A probe for element-wise functions: `given` = {"parts": [{"fn", "extra", "seed", "extremes"}, ...]}
+    (what course_lib.grading.judges.elementwise prepares); for each part, one Outcome per grader input of
+    functions[fn](x, *extra), the inputs re-created here from the part's seed."""
+
+    def probe(given) -> list[list[Outcome]]:
+        return [call_each(functions[part["fn"]], elementwise_inputs(part["seed"], extremes=part["extremes"]),
+                          *part["extra"]) for part in given["parts"]]
+
+    return probe

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from course_lib.grading.probes import Outcome
+from course_lib.grading.kernel.probes import Outcome
 
 
 @dataclass(frozen=True)
