@@ -1,23 +1,22 @@
 """Grading test helpers: fixture submissions for ex01_activations (a solved notebook, and variants for each
-attack or fault), any assignment's solved or released notebook, and helpers to run checks and judges.
+attack or fault), any assignment's solved or released notebook, and the host's end of the check channel in
+this process (`Host`, `graded`), so a check's kernel side and its judge run together without a sandbox.
 
-Each entry: student id -> (how to build the notebook, expected status, expected autograded score out of 16).
-The attacks' expected scores equal what the same answers earn without the attack: no attack gains a point.
+Each entry of CASES: student id -> (how to build the notebook, expected status, expected autograded score out
+of 16). The attacks' expected scores equal what the same answers earn without the attack: no attack gains a
+point.
 """
 
-import json
 import shutil
 from functools import cache
 from pathlib import Path
 
 import nbformat
-import numpy as np
 
-from course_lib.grading import decide, judged, plain, probelog
+from course_lib.grading import judges, plain, protocol
 from course_lib.grading.check import CheckResult, check
-from course_lib.grading.exercises import ex04
+from course_lib.grading.kernel import channel
 from course_lib.grading.sources import grade_id, is_answer, read_source
-from course_lib.grading.training import TrainingOutcome
 
 A = "ex01_activations"
 
@@ -35,17 +34,6 @@ def make_course(code_root: Path, course: Path, assignment: str = A) -> Path:
 def checked(assignment: str) -> CheckResult:
     """`course check` of the assignment, once per test session (test_check and test_outside_verdicts share it)."""
     return check(assignment, workers=2)
-
-
-def probe_records(tmp_path: Path, monkeypatch, run) -> list[dict]:
-    """Call run() with the probe log on (a check's AssertionError is expected data here); its records."""
-    log = tmp_path / "probes.jsonl"
-    monkeypatch.setenv(probelog.LOG_VARIABLE, str(log))
-    try:
-        run()
-    except AssertionError:
-        pass
-    return decide.read_log(log.read_text()) if log.exists() else []
 
 
 def released(code_root: Path, assignment: str = A):
@@ -133,10 +121,23 @@ CASES = {
 BROKEN_FILES = {"empty": ("", "invalid", "is an empty file"), "bad_json": ("{", "invalid", "not a readable notebook")}
 
 
-def submit(submitted: Path, student: str, nb=None, text: str | None = None, name: str = f"{A}.ipynb") -> None:
-    folder = submitted / student / A
+def submit(submitted: Path, student: str, nb=None, text: str | None = None, name: str | None = None,
+           assignment: str = A) -> None:
+    folder = submitted / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_text(text if text is not None else nbformat.writes(nb))
+    (folder / (name or f"{assignment}.ipynb")).write_text(text if text is not None else nbformat.writes(nb))
+
+
+def grade_class(code_root: Path, course: Path, assignment: str, notebooks: dict, monkeypatch, **kwargs) -> dict:
+    """`course grade` (bubblewrap, secret inputs) of {student: notebook} in a fresh course folder `course`;
+    student -> Graded. kwargs go to grade.grade (workers, limits, ...)."""
+    from course_lib.grading.grade import grade
+
+    make_course(code_root, course, assignment)
+    for student, nb in notebooks.items():
+        submit(course / "submitted", student, nb, assignment=assignment)
+    monkeypatch.setenv("RECTIFIED_ROOT", str(course))
+    return {g.student_id: g for g in grade(assignment, progress=False, **{"workers": 2, **kwargs})}
 
 
 def make_class(code_root: Path, submitted: Path, cases=CASES) -> None:
@@ -149,26 +150,62 @@ def make_class(code_root: Path, submitted: Path, cases=CASES) -> None:
     submit(submitted, "has space", solved(code_root))
 
 
-def outside(judge, data, **params) -> bool:
-    """What `course grade` decides from the record a test cell logs with this judge, data and params."""
-    record = {"kind": "judged", "judge": judged.name_of(judge), "params": params, "data": plain.encode(data)}
-    return decide.passes(json.loads(json.dumps(record)))
+class Host:
+    """The host's end of the check channel, in this process: answers each ask with the check's inputs for a
+    secret seed (as `course grade` does) and keeps what comes back. Messages go through the protocol's
+    encoding both ways, as they would over the sandbox's pipes."""
+
+    def __init__(self, assignment: str = "ex00", student: str = "student", secret: bytes = b"test secret"):
+        self.assignment, self.student, self.secret = assignment, student, secret
+        self.served: list[judges.Served] = []
+        self.data: list = []
+        self.references: list[str] = []
+        self._reply = None
+
+    def send(self, message: dict) -> None:
+        message = protocol.decode(protocol.encode(message))
+        if message["op"] == protocol.ASK:
+            check, params = message["check"], plain.decode(message["params"])
+            served = judges.serve(check, judges.secret_params(check, params, self.secret, self.assignment,
+                                                               self.student))
+            self.served.append(served)
+            self._reply = {"op": protocol.GIVEN, "ok": True, "given": plain.encode(served.given)}
+        elif message["op"] == protocol.DATA:
+            self.data.append(plain.decode(message["data"]) if "data" in message else message["error"])
+        elif message["op"] == protocol.REFERENCE:
+            self.references.append(message["name"])
+
+    def receive(self) -> dict:
+        return protocol.decode(protocol.encode(self._reply))
+
+    def verdicts(self) -> list[str | None]:
+        """The judge's message on each check's data (None: passed)."""
+        assert len(self.data) == len(self.served), "a check asked for inputs but handed back nothing"
+        return [judges.verdict_on(s, d) for s, d in zip(self.served, self.data, strict=True)]
 
 
-def message_of(check, *args, **params) -> str | None:
-    """The AssertionError message a check raises, or None when it passes."""
+def graded(check_fn, *args, host: Host | None = None, **params) -> str | None:
+    """What `course grade` decides for one call of a check function (secret inputs, judged on the host side):
+    the first failing check's message, or None when every check it made passed."""
+    host = host or Host()
+    channel.connect(host)
     try:
-        check(*args, **params)
+        check_fn(*args, **params)
+    finally:
+        channel.connect(None)
+    return next((m for m in host.verdicts() if m), None)
+
+
+def forged(check: str, data, **params) -> str | None:
+    """What the host decides when a sandbox hands back `data` (anything) for `check` made with `params`."""
+    served = judges.serve(check, judges.secret_params(check, params, b"test secret", "ex00", "student"))
+    return judges.verdict_on(served, judges.roundtrip(data))
+
+
+def message_of(check_fn, *args, **params) -> str | None:
+    """The AssertionError message a check raises when run locally (the notebook's seed), or None."""
+    try:
+        check_fn(*args, **params)
     except AssertionError as err:
         return str(err)
     return None
-
-
-def trained_on_mnist1d(accuracy: float = 0.55) -> TrainingOutcome:
-    """A TrainingOutcome whose predictions are right on the first `accuracy` of MNIST-1D's test labels (those
-    of ex04 and ex05)."""
-    labels = ex04._data().y_test
-    predictions = labels.copy()
-    wrong = np.arange(len(labels)) >= round(accuracy * len(labels))
-    predictions[wrong] = (labels[wrong] + 1) % 10
-    return TrainingOutcome(accuracy, 3.0, None, 15_310, None, predictions)

@@ -61,7 +61,7 @@ def decide_cell(expected: list[Expected], run: CellRun | None) -> CellVerdict:
             return _failed(f"{asked.check}: {asked.problem}")
         if not asked.answered:
             return _failed(f"{asked.check}: the check handed back nothing (did the cell stop inside it?)")
-        message = judges.verdict_on(asked.served, asked.data)
+        message = judges.verdict_on(asked.served, asked.data, {"host_cpu_seconds": run.cpu_seconds})
         if message:
             return _failed(message)
     if not run.ok:

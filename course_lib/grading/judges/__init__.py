@@ -110,10 +110,14 @@ def roundtrip(value):
     return plain.decode(plain.encode(value))
 
 
-def verdict_on(served: Served, data) -> str | None:
-    """The judge's message on `data` (None: passed); a judge that fails on malformed data fails the check."""
+def verdict_on(served: Served, data, observed: dict | None = None) -> str | None:
+    """The judge's message on `data` (None: passed); a judge that fails on malformed data fails the check.
+    `observed`: what the host measured of the run (`course grade` only), added to the params the judge sees:
+    "host_cpu_seconds", the CPU seconds the whole submission had used (every cell so far, its threads and
+    child processes) when the cell making this check ended. A judge uses them when present and falls back
+    on the probe's own figures locally."""
     try:
-        return lookup(served.check).decide(data, served.prepared, served.params)
+        return lookup(served.check).decide(data, served.prepared, {**served.params, **(observed or {})})
     except Exception as err:  # noqa: BLE001 - a record no judge can read is a failed check, never a crashed run
         return f"{served.check}: the grader could not read what the check returned ({type(err).__name__})"
 
