@@ -63,6 +63,7 @@ def _with(code_root, **sources):
 
 
 WRONG_RELU = "def relu(x):\n    return np.abs(x)"
+LINK = "from course_lib.grading.kernel import channel\nlink = channel._link\n"
 
 
 def _edit_test(root):
@@ -89,12 +90,61 @@ def _rename_test(root):
     return nb
 
 
-PATCH_CHECKS = "from course_lib.grading import checks\nchecks.elementwise = lambda *a, **k: None\n" + WRONG_RELU
-PATCH_ASSERTS = ("import numpy.testing\nnumpy.testing.assert_allclose = lambda *a, **k: None\n"
-                 "import course_lib.grading.verdict as v\nv.elementwise_verdict = lambda *a, **k: None\n" + WRONG_RELU)
+def _invalid_added_cell(root):
+    """A cell the student added with metadata and fields no valid notebook has."""
+    nb = solved(root)
+    extra = nbformat.v4.new_code_cell("print('mine')")
+    extra.metadata.update({"collapsed": "not a bool", "nbgrader": "=2+3"})
+    extra["execution_count"] = "x"
+    nb.cells.insert(4, extra)
+    return nb
+
+
+# Forged records: the checks' data replaced, or written on the channel directly.
+PATCH_CHANNEL = "from course_lib.grading.kernel import channel\nchannel.check = lambda *a, **k: None\n" + WRONG_RELU
+FORGE_RELU_DATA = LINK + (
+    "real_check = channel.check\n"
+    "def forged_check(name, probe, **params):\n"
+    "    if name != 'ex01.relu':\n        return real_check(name, probe, **params)\n"
+    "    link.send({'op': 'ask', 'check': name, 'params': {'dict': {}}})\n    link.receive()\n"
+    "    zeros = [[{'data': 'course_lib.grading.kernel.probes.Outcome', 'fields': {'value': {'array': {'dtype': "
+    "'float64', 'shape': [7], 'flat': [0.0] * 7}}, 'dtype': 'float64'}}] * 8]\n"
+    "    link.send({'op': 'data', 'check': name, 'data': zeros})\n"
+    "    link.send({'op': 'data', 'check': name, 'data': zeros})\n"
+    "channel.check = forged_check\n") + WRONG_RELU
+HUGE_NUMBER = LINK + (
+    "def forged_check(name, probe, **params):\n"
+    "    link.send({'op': 'ask', 'check': name, 'params': {'dict': {}}})\n    link.receive()\n"
+    "    head = b'{\"op\": \"data\", \"check\": \"%s\", \"data\": 1' % name.encode()\n"
+    "    link.outgoing.write(head + b'0' * 400 + b'}\\n')\n"
+    "    link.outgoing.flush()\n"
+    "channel.check = forged_check\n"
+    "def tanh(x):\n    return np.tanh(x)\ndef tanh_grad(x):\n    return 1 - np.tanh(x) ** 2")
+DONE_EARLY = LINK + "link.send({'op': 'done', 'index': 99, 'ok': True, 'outputs': []})\n" + WRONG_RELU
+FLOOD = LINK + ("for _ in range(10_000):\n    link.send({'op': 'data', 'check': 'ex01.tanh', 'data': 1})\n"
+                "def tanh(x):\n    return np.tanh(x)\ndef tanh_grad(x):\n    return 1 - np.tanh(x) ** 2")
+ATEXIT = LINK + ("import atexit\npassed = [{'output_type': 'stream', 'name': 'stdout', 'text': 'all passed'}]\n"
+                 "atexit.register(lambda: [link.send({'op': 'done', 'index': i, 'ok': True, 'outputs': passed}) "
+                 "for i in range(40)])\n" + WRONG_RELU)
+FAKE_STATUS = ("print('executor-status: ok')\nimport signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+               "print('=2+3')\nwhile True:\n    pass")
+PRINT_CELLS = ("import base64\nget_ipython().events.register('pre_run_cell', lambda info: print(info.raw_cell, "
+               "base64.b64encode(info.raw_cell.encode()).decode()))\n"
+               "def relu(x):\n    return np.maximum(x, 0)")
+# Borrowing the course's own answer.
+BORROW = "from course_lib.activations import relu"
+BORROW_IMPORTLIB = ("import importlib\nmodule = importlib.import_module('course_lib.' + 'activations')\n"
+                    "relu = getattr(module, 're' + 'lu')")
+BORROW_SOURCE = ("import os, sys\nfound = []\n"
+                 "for top in ('/root', '/work', '/tmp', '/home', '/opt', '/srv', '/run', *sys.path):\n"
+                 "    for folder, dirs, files in os.walk(top):\n"
+                 "        for name in files:\n"
+                 "            if name == 'activations.py':\n"
+                 "                text = open(os.path.join(folder, name), errors='replace').read()\n"
+                 "                found += [text] if 'def relu(' in text else []\n"
+                 "if found:\n    exec(found[0])\nelse:\n    def relu(x):\n        return np.abs(x)")
 PATCH_NUMPY = ("import numpy\nnumpy.allclose = lambda *a, **k: True\nnumpy.isclose = lambda a, b, **k: "
                "numpy.ones(numpy.shape(a), bool)\n" + WRONG_RELU)
-PATCH_BUILTINS = "import builtins\nbuiltins.all = lambda *a: True\nbuiltins.any = lambda *a: False\n" + WRONG_RELU
 ALWAYS_EQUAL = ("class Yes(np.ndarray):\n    def __eq__(self, other):\n        return np.ones(self.shape, bool)\n"
                 "def relu(x):\n    return np.zeros_like(x).view(Yes)")
 SET_RESULT = WRONG_RELU + "\ntest_passed = True\nscore = 16"
@@ -103,20 +153,34 @@ LOOP = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:
 CASES = {
     "full": (solved, "graded", 16),
     "wrong_relu": (lambda r: _with(r, relu=WRONG_RELU), "graded", 13),
-    "patch_checks": (lambda r: _with(r, relu=PATCH_CHECKS), "graded", 0),
-    "patch_asserts": (lambda r: _with(r, relu=PATCH_ASSERTS), "graded", 13),
+    "blank": (released, "graded", 0),
+    # forged records and channel abuse
+    "patch_channel": (lambda r: _with(r, relu=PATCH_CHANNEL), "graded", 0),
+    "forge_relu_data": (lambda r: _with(r, relu=FORGE_RELU_DATA), "graded", 13),
+    "huge_number": (lambda r: _with(r, tanh=HUGE_NUMBER), "graded", 13),
+    "done_early": (lambda r: _with(r, relu=DONE_EARLY), "crashed", 0),
+    "flood": (lambda r: _with(r, tanh=FLOOD), "crashed", 13),
+    "atexit": (lambda r: _with(r, relu=ATEXIT), "graded", 13),
+    "fake_status": (lambda r: _with(r, tanh=FAKE_STATUS), "timeout", 13),
+    "print_cells": (lambda r: _with(r, relu=PRINT_CELLS), "graded", 16),
+    "invalid_added_cell": (_invalid_added_cell, "graded", 16),  # repaired at intake, flagged there
+    # the course's own answer
+    "borrow": (lambda r: _with(r, relu=BORROW), "flagged", 13),
+    "borrow_importlib": (lambda r: _with(r, relu=BORROW_IMPORTLIB), "flagged", 13),
+    "borrow_source": (lambda r: _with(r, relu=BORROW_SOURCE), "graded", 13),
+    # patched comparisons
     "patch_numpy": (lambda r: _with(r, relu=PATCH_NUMPY), "graded", 13),
-    "patch_builtins": (lambda r: _with(r, relu=PATCH_BUILTINS), "graded", 13),
     "always_equal": (lambda r: _with(r, relu=ALWAYS_EQUAL), "graded", 13),
     "set_result": (lambda r: _with(r, relu=SET_RESULT), "graded", 13),
+    # tampering with locked cells and metadata
     "edit_test": (_edit_test, "flagged", 13),
     "delete_tests": (_delete_tests, "flagged", 13),
     "more_points": (_more_points, "flagged", 13),
     "rename_test": (_rename_test, "flagged", 13),
+    # faults
     "os_exit": (lambda r: _with(r, tanh="import os\nos._exit(1)"), "crashed", 13),
     "sys_exit": (lambda r: _with(r, tanh="import sys\nsys.exit(0)"), "graded", 13),
     "loop": (lambda r: _with(r, tanh=LOOP), "timeout", 13),
-    "blank": (released, "graded", 0),
 }
 BROKEN_FILES = {"empty": ("", "invalid", "is an empty file"), "bad_json": ("{", "invalid", "not a readable notebook")}
 

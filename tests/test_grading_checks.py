@@ -1,13 +1,15 @@
-"""Probes keep only plain data; verdicts name misconceptions and never reveal hidden inputs."""
+"""Probes keep only plain data; element-wise judges (ex01) name misconceptions, never reveal hidden inputs,
+and decide the same way locally (the notebook's seed) and under `course grade` (a secret seed)."""
 
 import numpy as np
 import pytest
 
 from course_lib import activations as reference
-from course_lib.grading import checks, probes
 from course_lib.grading.exercises import ex01
-from course_lib.grading.inputs import elementwise_inputs
-from course_lib.grading.verdict import elementwise_verdict
+from course_lib.grading.judges.verdict import elementwise_verdict
+from course_lib.grading.kernel import probes
+from course_lib.grading.kernel.inputs import elementwise_inputs
+from tests import grading_fixtures as fx
 
 
 class AlwaysEqual(np.ndarray):
@@ -50,18 +52,46 @@ def test_grader_inputs_contain_the_kink_both_dtypes_and_are_seeded():
     assert not all(np.array_equal(a, b) for a, b in zip(inputs, elementwise_inputs(4), strict=True))
 
 
-def test_a_correct_function_passes():
-    checks.elementwise("relu", reference.relu, reference.relu, seed=0)
+def _relu(x):
+    """A student's ReLU, written independently of the reference."""
+    return np.where(x > 0, x, np.zeros_like(x))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7301])
+def test_a_correct_function_passes_locally_and_graded(seed):
+    assert fx.message_of(ex01.check_relu, _relu, seed=seed) is None
+    assert fx.graded(ex01.check_relu, _relu, seed=seed, hidden=True) is None
 
 
 def test_always_equal_object_does_not_pass():
-    with pytest.raises(AssertionError, match="wrong values"):
-        checks.elementwise("relu", lambda a: np.zeros(a.shape, a.dtype).view(AlwaysEqual), reference.relu, seed=0)
+    always_equal = lambda a: np.zeros(a.shape, a.dtype).view(AlwaysEqual)  # noqa: E731
+    assert "wrong values" in fx.message_of(ex01.check_relu, always_equal, seed=0)
+    assert "wrong values" in fx.graded(ex01.check_relu, always_equal, seed=0)
 
 
-def test_the_kink_misconception_is_named():
-    with pytest.raises(AssertionError, match=r"relu_grad\(0\) returned 1: any value in \[0, 1\] is a subgradient"):
-        ex01.check_relu_grad(lambda a: (a >= 0).astype(a.dtype), seed=0)
+def test_graded_inputs_come_from_a_secret_seed_not_the_notebooks():
+    host = fx.Host()
+    fx.graded(ex01.check_relu, _relu, seed=1, host=host)
+    given_seed = host.served[0].given["parts"][0]["seed"]
+    assert given_seed != 1 and given_seed > 2**40
+    other = fx.Host(student="someone else")
+    fx.graded(ex01.check_relu, _relu, seed=1, host=other)
+    assert other.served[0].given["parts"][0]["seed"] != given_seed  # every student gets their own inputs
+
+
+def test_a_function_right_only_on_the_notebooks_inputs_fails_when_graded():
+    """The cheat secret inputs stop: answers looked up for the inputs of the printed seed."""
+    table = {x.tobytes(): reference.relu(x) for x in elementwise_inputs(1)}
+    lookup = lambda x: table.get(np.asarray(x).tobytes(), np.zeros_like(x))  # noqa: E731
+    assert fx.message_of(ex01.check_relu, lookup, seed=1) is None
+    assert "wrong values" in fx.graded(ex01.check_relu, lookup, seed=1)
+
+
+def test_the_kink_misconception_is_named_locally_and_graded():
+    kink_one = lambda a: (a >= 0).astype(a.dtype)  # noqa: E731
+    for message in (fx.message_of(ex01.check_relu_grad, kink_one, seed=0), fx.graded(ex01.check_relu_grad, kink_one,
+                                                                                     seed=0, hidden=True)):
+        assert "relu_grad(0) returned 1: any value in [0, 1] is a subgradient" in message
 
 
 def test_a_dtype_change_is_explained():

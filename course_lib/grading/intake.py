@@ -65,11 +65,47 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str, tuple[
         raw = nbformat.read(path, as_version=nbformat.NO_CONVERT)
         version = raw.nbformat  # read first: nbformat.convert upgrades its argument in place
         notebook = nbformat.convert(raw, 4) if version != 4 else raw
-        nbformat.validate(notebook)
     except Exception as err:  # noqa: BLE001 - any parse failure is reported the same way
         return None, f"{path.name} is not a readable notebook ({type(err).__name__}: {str(err)[:200]})", ()
     flags = (f"upgraded from nbformat {version}",) if version != 4 else ()
+    try:
+        nbformat.validate(notebook)
+    except Exception as err:  # noqa: BLE001 - a notebook that parses but does not validate: keep its cells' text
+        repaired = _repaired(notebook)
+        if repaired is None:
+            return None, f"{path.name} is not a readable notebook ({type(err).__name__}: {str(err)[:200]})", ()
+        return repaired, "", flags + ("the notebook did not validate: graded from its cells' text and grade ids",)
     return notebook, "", flags
+
+
+def _repaired_cell(cell: dict) -> nbformat.NotebookNode:
+    """A code cell (or markdown, for any other type) with the cell's text and, if a dict, its nbgrader metadata."""
+    text = cell.get("source", "")
+    text = "".join(map(str, text)) if isinstance(text, list) else str(text)
+    new = nbformat.v4.new_code_cell(text) if cell.get("cell_type") == "code" else nbformat.v4.new_markdown_cell(text)
+    meta = cell.get("metadata")
+    if isinstance(meta, dict) and isinstance(meta.get("nbgrader"), dict):
+        new.metadata["nbgrader"] = dict(meta["nbgrader"])
+    return new
+
+
+def _repaired(notebook) -> nbformat.NotebookNode | None:
+    """A valid notebook of the same cells, keeping each cell's type, text and nbgrader metadata (when those
+    are well-formed) and nothing else; None when even that fails."""
+    cells = notebook.get("cells") if isinstance(notebook.get("cells"), list) else []
+    repaired = nbformat.v4.new_notebook(cells=[_repaired_cell(c) for c in cells if isinstance(c, dict)])
+    for index, cell in enumerate(repaired.cells):
+        cell.id = f"repaired-{index}"  # stable, so an unchanged submission is recognised and not graded again
+    try:
+        nbformat.validate(repaired)
+    except Exception:  # noqa: BLE001 - nbgrader metadata that is itself invalid: drop it
+        for cell in repaired.cells:
+            cell.metadata.pop("nbgrader", None)
+        try:
+            nbformat.validate(repaired)
+        except Exception:  # noqa: BLE001
+            return None
+    return repaired
 
 
 def _notebook_file(folder: Path, assignment: str) -> tuple[Path | None, str, tuple[str, ...]]:

@@ -51,14 +51,14 @@ def restore(source, released, submission) -> tuple[nbformat.NotebookNode, tuple[
     flags += [f"unknown grade id '{gid}' (cell ignored)" for gid in student if gid not in released_by_id]
     restored = nbformat.v4.new_notebook(metadata=source.metadata)
     for cell in added.get(None, []):
-        restored.cells.append(_clean(cell))
+        restored.cells.append(_added(cell))
     for cell in source.cells:
         gid = grade_id(cell)
         mine, released_cell = student.get(gid), released_by_id[gid]
         flag = _tampering(cell, released_cell, mine)
         flags += [flag] if flag else []
         restored.cells.append(_clean(_graded_cell(cell, released_cell, mine)))
-        restored.cells += [_clean(c) for c in added.get(gid, [])]
+        restored.cells += [_added(c) for c in added.get(gid, [])]
     return restored, tuple(flags)
 
 
@@ -69,6 +69,16 @@ def _graded_cell(source_cell, released_cell, student_cell):
         return source_cell
     text = (student_cell or released_cell).source
     return nbformat.from_dict({**source_cell, "source": text})
+
+
+def _added(cell):
+    """A cell the student added, as a fresh cell holding only its text: code stays code, anything else becomes
+    markdown (so no metadata or attachment the student wrote can make the graded notebook invalid)."""
+    text = cell.get("source", "")
+    text = "".join(text) if isinstance(text, list) else str(text)
+    if cell.get("cell_type") == "code":
+        return nbformat.v4.new_code_cell(text)
+    return nbformat.v4.new_markdown_cell(text)
 
 
 def _clean(cell):

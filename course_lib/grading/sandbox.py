@@ -83,7 +83,7 @@ def python_folders() -> list[Path]:
 def _ro_binds(pairs: list[tuple[Path, str]]) -> list[str]:
     """Read-only binds of (source, destination); the folders above each destination are made first, readable
     by the sandbox's user (bwrap would make them root-only)."""
-    made, args = set(), []
+    made, args = {Path("/tmp")}, []  # the tmpfs at /tmp comes first, so a checkout under /tmp still shows
     for source, dest in pairs:
         for parent in reversed(Path(dest).parents):
             if str(parent) != "/" and parent not in made:
@@ -101,8 +101,8 @@ def command(limits: Limits, worker: int, library: Path, package_dir: Path, cache
     binds = _ro_binds([(f, str(f)) for f in python_folders()] + [(library, str(package_dir)), (cache, SANDBOX_CACHE)])
     return [
         "bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-        "--die-with-parent", "--new-session", *_system_binds(), *binds,
-        "--size", tmpfs, "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", SANDBOX_DIR,
+        "--die-with-parent", "--new-session", "--size", tmpfs, "--perms", "1777", "--tmpfs", "/tmp",
+        "--perms", "0777", "--dir", SANDBOX_DIR, *_system_binds(), *binds,
         "--proc", "/proc", "--dev", "/dev", "--chdir", SANDBOX_DIR,
         "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1", "--setenv", "MPLBACKEND", "Agg",
