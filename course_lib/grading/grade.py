@@ -180,12 +180,12 @@ def _decode_expected(text: str) -> dict[str, list[Expected]]:
             for cell, checks in json.loads(text).items()}
 
 
-def prepare(assignment: str, limits: Limits, state: Path) -> Setup:
-    """The assignment's source, release, test points, secret and expected checks. The reference run's
-    expectations are cached in `state` under a fingerprint of the source, the grading code, the library
-    and the limits."""
-    source = read_source(assignment)
-    released = nbformat.read(course_root() / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+def prepare(assignment: str, limits: Limits, state: Path, root: Path) -> Setup:
+    """The assignment's source and release (from the course at `root`), test points, secret and expected
+    checks. The reference run's expectations are cached in `state` under a fingerprint of the source, the
+    grading code, the library, the limits and the secret."""
+    source = read_source(assignment, root)
+    released = nbformat.read(root / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
     points, secret, written = _test_points(source), course_secret(state), judges.written(assignment)
     fingerprint = _fingerprint(nbformat.writes(source), grading_code_version(), library.fingerprint(written),
                                json.dumps(asdict(limits)), hashlib.sha256(secret).hexdigest())
@@ -362,9 +362,9 @@ class Run:
         return [_row(self.assignment, g) for g in rows if g is not None]
 
 
-def _submissions_folder(submissions: Path | None, scratch: Path) -> Path:
+def _submissions_folder(submissions: Path | None, scratch: Path, root: Path) -> Path:
     """The submitted/ folder to read: the course's own by default, or a .zip unpacked into `scratch`."""
-    folder = submissions or course_root() / "submitted"
+    folder = submissions or root / "submitted"
     return extract_zip(folder, scratch / "unzipped") if folder.suffix == ".zip" else folder
 
 
@@ -375,21 +375,23 @@ def _fingerprint_of(setup: Setup, submission: Submission) -> str:
 
 def grade(assignment: str, submissions: Path | None = None, workers: int | None = None,
           limits: Limits | None = None, progress: bool = True, db_url: str | None = None,
-          executor: Executor | None = None) -> list[Graded]:
+          executor: Executor | None = None, root: Path | None = None) -> list[Graded]:
     """Grade every submission of `assignment`; returns the results (also in the gradebook and grades.csv).
     `db_url`: the gradebook (default: nbgrader_config.py's, else gradebook.db); `executor`: where sandboxes
-    run (default: `workers` local threads). An unreachable gradebook stops it before anything is written."""
-    db_url = gradebook_url(course_root(), db_url)
+    run (default: `workers` local threads); `root`: the course folder (default: this course). An unreachable
+    gradebook stops it before anything is written."""
+    root = root or course_root()
+    db_url = gradebook_url(root, db_url)
     check_reachable(db_url)
-    run, limits = Run(assignment, db_url=db_url), limits or Limits()
+    run, limits = Run(assignment, root, db_url), limits or Limits()
     executor = executor or LocalWorkers(workers or os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
         scratch = Path(scratch)
         with ThreadPoolExecutor(1) as side:  # the gradebook learns the assignment's cells meanwhile
-            recorded = side.submit(_record_release, assignment, scratch / "release", run.db_url)
-            setup = prepare(assignment, limits, run.state.parent)
+            recorded = side.submit(_record_release, assignment, scratch / "release", run.db_url, root)
+            setup = prepare(assignment, limits, run.state.parent, root)
             recorded.result()
-        folder = _submissions_folder(submissions, scratch)
+        folder = _submissions_folder(submissions, scratch, root)
         todo, results = [], []
         for sub in find_submissions(folder, assignment):
             fingerprint = _fingerprint_of(setup, sub)
@@ -409,11 +411,11 @@ def _row(assignment: str, g: Graded) -> dict:
             "status": g.status, "flags": "; ".join(g.flags), "duration_s": g.duration_s}
 
 
-def _record_release(assignment: str, scratch: Path, db_url: str) -> None:
+def _record_release(assignment: str, scratch: Path, db_url: str, root: Path) -> None:
     """Record the assignment and its cells in the gradebook, holding its writer lock (a concurrent run may be
     creating the same rows)."""
     with write_lock(db_url):
-        generate(assignment, scratch, db_url)
+        generate(assignment, scratch, db_url, root)
 
 
 def _grade_all(run: Run, setup: Setup, todo, limits, executor: Executor, progress: bool) -> list[Graded]:

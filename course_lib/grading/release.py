@@ -13,10 +13,11 @@ from course_lib.grading.sources import SourceError, read_source
 from course_lib.paths import course_root
 
 
-def generate(assignment: str, scratch_root: Path, db_url: str | None = None) -> Path:
-    """Copy the source into `scratch_root`, run nbgrader's generate_assignment there; return the release.
-    The assignment and its cells are recorded in the gradebook at `db_url` (default: a scratch one)."""
-    shutil.copytree(course_root() / "solutions" / assignment, scratch_root / "solutions" / assignment)
+def generate(assignment: str, scratch_root: Path, db_url: str | None = None, root: Path | None = None) -> Path:
+    """Copy the source (from the course at `root`, default this one) into `scratch_root`, run nbgrader's
+    generate_assignment there; return the release. The assignment and its cells are recorded in the gradebook
+    at `db_url` (default: a scratch one)."""
+    shutil.copytree((root or course_root()) / "solutions" / assignment, scratch_root / "solutions" / assignment)
     db_url = db_url or f"sqlite:///{scratch_root}/gradebook.db"
     result = api(scratch_root, db_url).generate_assignment(assignment, force=True)
     if not result["success"]:
