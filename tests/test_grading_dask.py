@@ -27,7 +27,7 @@ from tests.conftest import ROOT, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]
 LIMITS = Limits(wall_s=40, cell_timeout_s=10)
-KINDS = ("full", "wrong_relu", "blank", "patch_checks", "edit_test")  # graded, each in about a second
+KINDS = ("full", "wrong_relu", "blank", "patch_channel", "edit_test")  # graded, each in about a second
 COURSE = [str(ROOT / ".venv" / "bin" / "course") if (ROOT / ".venv").exists() else "course"]
 
 
@@ -162,4 +162,4 @@ def test_a_task_that_keeps_killing_its_workers_stops_the_run_in_one_line():
             n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=logging.CRITICAL) as local:
         with DaskWorkers.connect(local.scheduler_address) as executor:
             with pytest.raises(ClusterUnusable, match="kept dying while grading s1"):
-                list(executor.map(lambda *_: os._exit(1), None, [(Submission("s1"), "")], LIMITS, ()))
+                list(executor.map(lambda *_: os._exit(1), None, [(Submission("s1"), "")], LIMITS))

@@ -19,7 +19,7 @@ from tests.conftest import ROOT, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]
 LIMITS = Limits(wall_s=40, cell_timeout_s=10)
-CASES = {k: fx.CASES[k] for k in ("full", "wrong_relu", "patch_checks", "edit_test", "os_exit", "blank")}
+CASES = {k: fx.CASES[k] for k in ("full", "wrong_relu", "patch_channel", "edit_test", "os_exit", "blank")}
 COURSE = [str(ROOT / ".venv" / "bin" / "course") if (ROOT / ".venv").exists() else "course"]
 
 
@@ -85,7 +85,7 @@ def test_a_running_formgrader_serves_the_postgres_grades(both):
         url = f"http://127.0.0.1:{port}/formgrader/api/submissions/{fx.A}"
         rows = _get_json(url, token, server)
         scores = {r["student"]: r["score"] for r in rows}
-        assert scores["full"] == 16 and scores["wrong_relu"] == 13 and scores["patch_checks"] == 0
+        assert scores["full"] == 16 and scores["wrong_relu"] == 13 and scores["patch_channel"] == 0
     finally:
         server.terminate()
         server.wait(timeout=30)
