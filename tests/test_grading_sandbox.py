@@ -96,6 +96,13 @@ def test_memory_spread_over_processes_is_capped_for_the_whole_tree():
     assert result.status == "crashed: over the 1500 MB memory cap" and _no_process_left(uid)
 
 
+def test_files_in_tmp_count_toward_the_memory_cap():
+    fill = ("import time\nwith open('/tmp/big', 'wb') as f:\n    for _ in range(13):\n"
+            "        f.write(b'x' * 100 * 2**20)\n        f.flush()\ntime.sleep(30)")
+    result, uid = _run(fill, memory_mb=1200, tmpfs_mb=1500, wall_s=50)
+    assert result.status == "crashed: over the 1200 MB memory cap" and _no_process_left(uid)
+
+
 def test_filling_tmp_stops_at_its_size_and_the_run_goes_on():
     fill = ("try:\n    with open('/tmp/big', 'wb') as f:\n        for _ in range(64):\n"
             "            f.write(b'x' * 2**20)\nexcept OSError as err:\n    print(type(err).__name__)")

@@ -27,7 +27,7 @@ import json
 READY, CELL, GIVEN, END = "ready", "cell", "given", "end"
 ASK, DATA, REFERENCE, DONE = "ask", "data", "reference", "done"
 
-MAX_LINE_BYTES = 16 * 2**20  # one message; a longer line is a protocol violation
+MAX_LINE_BYTES = 8 * 2**20  # one message; a longer line is a protocol violation
 MAX_MESSAGES_PER_CELL = 200
 
 # How a submission's run ended, as the host observed it (never as the submission said).

@@ -33,9 +33,9 @@ POLL_S = 0.2
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps for one submission: wall seconds in all, address space per process and resident memory of the
-    whole tree (MB), processes+threads, output kept per cell (characters), seconds per cell, and the size of
-    the writable /tmp (MB, also the largest file)."""
+    """Caps for one submission: wall seconds in all, address space per process and memory of the whole tree
+    (MB: resident memory plus what /tmp holds), processes+threads, output kept per cell (characters), seconds
+    per cell, and the size of the writable /tmp (MB, also the largest file)."""
 
     wall_s: float = 120.0
     memory_mb: int = 4000
@@ -43,10 +43,6 @@ class Limits:
     cell_output: int = 100_000
     cell_timeout_s: float = 60.0
     tmpfs_mb: int = 256
-
-    def describe(self) -> str:
-        return (f"{self.wall_s:g} s wall time, {self.cell_timeout_s:g} s per cell, {self.memory_mb} MB memory, "
-                f"{self.processes} processes, {self.tmpfs_mb} MB of /tmp")
 
 
 def missing_requirement() -> str | None:
@@ -116,9 +112,9 @@ def command(limits: Limits, worker: int, library: Path, package_dir: Path, cache
     ]
 
 
-def _tree_usage(root: int) -> tuple[float, int]:
-    """(CPU seconds, resident bytes) of process `root` and all its descendants, from /proc: each process's own
-    time plus that of the children it reaped; zombies still count their own."""
+def _tree_usage(root: int) -> tuple[float, int, list[int]]:
+    """(CPU seconds, resident bytes, pids) of process `root` and all its descendants, from /proc: each
+    process's own time plus that of the children it reaped; zombies still count their own."""
     ticks, page = os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
     stats = {}
     for entry in os.scandir("/proc"):
@@ -133,18 +129,30 @@ def _tree_usage(root: int) -> tuple[float, int]:
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
-    todo, cpu, rss = [root], 0, 0
+    todo, cpu, rss, pids = [root], 0, 0, []
     while todo:
         pid = todo.pop()
         if pid in stats:
             cpu, rss = cpu + stats[pid][1], rss + stats[pid][2]
+            pids.append(pid)
         todo += children.get(pid, [])
-    return cpu / ticks, rss * page
+    return cpu / ticks, rss * page, pids
+
+
+def _tmp_used(pids: list[int]) -> int:
+    """Bytes used in the sandbox's /tmp (seen through a sandboxed process's root), 0 when unreadable."""
+    for pid in pids[1:]:  # pids[0] is bwrap itself, outside the sandbox's mount namespace
+        try:
+            stat = os.statvfs(f"/proc/{pid}/root/tmp")
+            return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+        except OSError:
+            continue
+    return 0
 
 
 class Monitor(threading.Thread):
-    """Polls a process tree: the most CPU seconds and resident memory seen, and kills the tree (calling
-    `kill`) when its memory passes `memory_bytes`."""
+    """Polls a process tree: the most CPU seconds and memory seen (resident memory plus what its /tmp holds),
+    and kills the tree (calling `kill`) when that passes `memory_bytes`."""
 
     def __init__(self, root: int, memory_bytes: int, kill):
         super().__init__(daemon=True)
@@ -153,9 +161,10 @@ class Monitor(threading.Thread):
         self._stop = threading.Event()
 
     def sample(self) -> None:
-        cpu, rss = _tree_usage(self.root)
-        self.cpu_seconds, self.peak_bytes = max(self.cpu_seconds, cpu), max(self.peak_bytes, rss)
-        if rss > self.memory_bytes and not self.over_memory:
+        cpu, rss, pids = _tree_usage(self.root)
+        used = rss + _tmp_used(pids)
+        self.cpu_seconds, self.peak_bytes = max(self.cpu_seconds, cpu), max(self.peak_bytes, used)
+        if used > self.memory_bytes and not self.over_memory:
             self.over_memory = True
             self.kill()
 

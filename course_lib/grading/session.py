@@ -22,7 +22,7 @@ from course_lib.grading import plain, protocol
 from course_lib.grading.sandbox import Limits, Sandbox
 
 GRACE_S = 3.0  # how long a cell may ignore its interrupt before the sandbox is killed
-MAX_RUN_BYTES = 256 * 2**20  # everything read from one sandbox
+MAX_RUN_BYTES = 64 * 2**20  # everything read from one sandbox (bounds the host's decoding work)
 EOF = object()
 
 
