@@ -113,24 +113,34 @@ def run_in_sandbox(notebook, test_cells, serve, limits: Limits, written: dict[st
 
 
 def _reference_server(source, test_points, secret: bytes, assignment: str):
-    """A `serve` for the reference run: gives any test cell's check its (secret) inputs and records it."""
+    """A `serve` for the reference run: gives any test cell's check its (secret) inputs and records it, and
+    records checks no judges module knows."""
     made: dict[str, list[Expected]] = {}
+    unknown: list[tuple[str, str]] = []
 
     def serve(index: int, position: int, check: str, params: dict):
         gid = grade_id(source.cells[index])
         if gid not in test_points:
             raise Refused(f"{check}: checks run only in test cells")
+        try:
+            served = judges.serve(check, judges.secret_params(check, params, secret, assignment, REFERENCE_STUDENT))
+        except judges.UnknownCheck:
+            unknown.append((gid, check))
+            raise Refused(f"{check}: no judge for this check") from None
         made.setdefault(gid, []).append(Expected(check, params))
-        return judges.serve(check, judges.secret_params(check, params, secret, assignment, REFERENCE_STUDENT))
+        return served
 
-    return serve, made
+    return serve, made, unknown
 
 
 def reference_run(assignment: str, source, test_points, limits: Limits, secret: bytes, written) -> dict:
     """Run the solution in the sandbox; return test cell -> the checks it makes. Refuses an assignment whose
     test cells do not all make checks, or whose solution fails its own checks under secret inputs."""
-    serve, made = _reference_server(source, test_points, secret, assignment)
+    serve, made, unknown = _reference_server(source, test_points, secret, assignment)
     result = run_in_sandbox(source, test_points, serve, limits, written)
+    if unknown:
+        raise UndecidableCheck(f"{assignment}: test cell '{unknown[0][0]}' makes the check {unknown[0][1]}, which "
+                               "has no judge in course_lib/grading/judges")
     if result.status != protocol.GRADED:
         raise UndecidableCheck(f"{assignment}: the reference solution did not run cleanly ({result.status})")
     silent = [cell for cell in test_points if not made.get(cell)]

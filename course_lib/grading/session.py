@@ -188,6 +188,10 @@ class Session:
             raise message
         return message
 
+    def end(self, deadline: float) -> None:
+        """Tell the executor there are no more cells."""
+        self._send({"op": protocol.END}, deadline)
+
     def start(self, deadline: float) -> None:
         """Wait for the executor's `ready`."""
         while True:
@@ -264,33 +268,43 @@ def _receive_data(run: CellRun, message: dict) -> None:
         asked.problem = f"the check's data could not be read: {str(err)[:200]}"
 
 
-def run_notebook(cells: list[tuple[int, str]], serve: Serve, limits: Limits, worker: int, library: Path,
-                 package_dir: Path, cache: Path) -> SessionResult:
-    """Run `cells` ((index, source) of each code cell, in order) in a fresh sandbox; what the host saw."""
-    start = time.monotonic()
-    wall_deadline = start + limits.wall_s
-    sandbox = Sandbox(limits, worker, library, package_dir, cache)
-    session, runs, status = Session(sandbox, serve), {}, protocol.GRADED
+def _drive(session: Session, cells: list[tuple[int, str]], runs: dict, limits: Limits, wall_deadline: float) -> str:
+    """Run every cell through `session`, filling `runs`; the status the host observed."""
+    status = protocol.GRADED
     try:
         session.start(wall_deadline)
         for index, source in cells:
             run = session.run_cell(index, source, wall_deadline)
-            sandbox.monitor.sample()
-            run.cpu_seconds = sandbox.monitor.cpu_seconds
+            session.sandbox.monitor.sample()
+            run.cpu_seconds = session.sandbox.monitor.cpu_seconds
             runs[index] = run
             if run.timed_out and status == protocol.GRADED:
                 status = f"{protocol.TIMEOUT}: cell {index} ran past its {limits.cell_timeout_s:g} s timeout"
-        session._send({"op": protocol.END}, min(time.monotonic() + 1, wall_deadline))
+        session.end(min(time.monotonic() + 1, wall_deadline))
     except TimeoutError:
-        over_wall = time.monotonic() >= wall_deadline
-        status = (f"{protocol.TIMEOUT}: over the {limits.wall_s:g} s wall-time cap" if over_wall else
-                  f"{protocol.TIMEOUT}: cell {_current(cells, runs)} ran past its {limits.cell_timeout_s:g} s "
-                  "timeout and ignored the interrupt")
+        if time.monotonic() >= wall_deadline:
+            return f"{protocol.TIMEOUT}: over the {limits.wall_s:g} s wall-time cap"
+        return (f"{protocol.TIMEOUT}: cell {_current(cells, runs)} ran past its {limits.cell_timeout_s:g} s "
+                "timeout and ignored the interrupt")
     except (EOFError, BrokenPipeError):
-        status = f"{protocol.CRASHED}: the notebook's process ended before cell {_current(cells, runs)} finished"
+        return f"{protocol.CRASHED}: the notebook's process ended before cell {_current(cells, runs)} finished"
     except Violation as err:
-        status = f"{protocol.CRASHED}: the submission broke the grader's channel ({err})"
-    cpu = sandbox.close(wait_s=0.0 if status != protocol.GRADED else 1.0)
+        return f"{protocol.CRASHED}: the submission broke the grader's channel ({err})"
+    return status
+
+
+def run_notebook(cells: list[tuple[int, str]], serve: Serve, limits: Limits, worker: int, library: Path,
+                 package_dir: Path, cache: Path) -> SessionResult:
+    """Run `cells` ((index, source) of each code cell, in order) in a fresh sandbox; what the host saw. The
+    sandbox is gone when this returns, also when `serve` raised (that exception is passed on)."""
+    start = time.monotonic()
+    sandbox = Sandbox(limits, worker, library, package_dir, cache)
+    runs, status = {}, None
+    try:
+        session = Session(sandbox, serve)
+        status = _drive(session, cells, runs, limits, start + limits.wall_s)
+    finally:
+        cpu = sandbox.close(wait_s=1.0 if status == protocol.GRADED else 0.0)
     if sandbox.monitor.over_memory:
         status = f"{protocol.CRASHED}: over the {limits.memory_mb} MB memory cap"
     return SessionResult(runs, status, round(cpu, 2), round(sandbox.monitor.peak_bytes / 2**20, 1),
