@@ -11,6 +11,7 @@ from course_lib import activations as reference
 from course_lib.grading import judges, plain, protocol
 from course_lib.grading.decide import Expected, decide_cell
 from course_lib.grading.exercises import ex01
+from course_lib.grading.kernel.layers import Probe
 from course_lib.grading.kernel.probes import Outcome
 from course_lib.grading.kernel.training import TrainingOutcome
 from course_lib.grading.session import Asked, CellRun, _cap_outputs, _receive_data
@@ -26,6 +27,7 @@ from tests import grading_fixtures as fx
     np.array([True, False]), np.float32(1.5), np.int16(7),
     Outcome(np.array([1.0, 2.0]), "float32", "ndarray", None, ("overflow",)),
     TrainingOutcome(0.5, 1.0, None, 12, None, np.array([0, 1, 1])),
+    Probe({"dx": Outcome(np.array([1.0]), "float32", "ndarray")}, None, ("overflow",)),
 ])
 def test_plain_values_survive_a_json_round_trip(value):
     back = plain.decode(json.loads(json.dumps(plain.encode(value))))
