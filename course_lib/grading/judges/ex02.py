@@ -28,6 +28,7 @@ from course_lib.grading.judges.layers import (
 )
 from course_lib.grading.judges.training import Hint, accuracy_verdict
 from course_lib.grading.kernel.inputs import elementwise_inputs
+from course_lib.grading.kernel.layers import he_init
 from course_lib.grading.kernel.training import TrainingOutcome
 
 # What ex02 asks students to write, and what is the same function under another name (the ReLU and its
@@ -436,6 +437,10 @@ def _decide_training(data, prepared: Prepared, params: dict) -> str | None:
         outcome, trained = _trained(data, shapes)
     except ValueError as err:
         return f"spirals: the check returned {err}"
+    start = he_init(given["seed"], d, HIDDEN_UNITS, c)
+    if trained is not None and all(np.array_equal(trained[k], start[k]) for k in start):
+        return ("spirals: training did not move the weights: every gradient two_layer_loss returned was zero. "
+                "The grader steps params -= lr * grad with the gradients of the mean loss")
     message = accuracy_verdict("spirals", outcome, labels, threshold, [CHANCE_HINT, LINEAR_HINT])
     if message:
         return message
