@@ -105,9 +105,9 @@ def _deep():
     (Block, "found a Block"),
     (lambda: mlp([2, 1025, 2]), "Linear.out_features must be a whole number from 1 to 1024, got 1025"),
     (lambda: mlp([2, 100, 100, 100, 2]), "more than 20,000 parameters and buffers"),
-    (lambda: nn.Sequential(*[nn.ReLU() for _ in range(modelspec.MAX_LAYERS)]), "more than 32 layers"),
+    (lambda: nn.Sequential(*[nn.ReLU() for _ in range(modelspec.MAX_LAYERS)]), "more than 16 layers"),
     (lambda: nn.Sequential(nn.Linear(2, 1000), nn.ReLU(), nn.ReLU(), nn.Linear(1000, 2)),
-     "compute more than 2,048 numbers per example"),
+     "compute more than 1,536 numbers per example"),
     (_deep, "nested more than 4 deep"),
     (lambda: mlp([2, 4, 2]).double(), r"Linear.weight must be float32 of shape \(4, 2\), got float64"),
     (_shared_relu, "one ReLU object is used at two places"),
@@ -159,7 +159,7 @@ def _with(path, value):
     ({"layer": "Sequential", "children": [{"layer": "Linear", "args": {"in_features": 1024, "out_features": 1024,
                                                                        "bias": True}, "state": {}}]},
      "more than 20,000 parameters"),
-    ({"layer": "Sequential", "children": [{"layer": "ReLU", "args": {}, "state": {}}] * 40}, "more than 32 layers"),
+    ({"layer": "Sequential", "children": [{"layer": "ReLU", "args": {}, "state": {}}] * 40}, "more than 16 layers"),
 ])
 def test_build_refuses_a_forged_spec_in_one_line_before_allocating(spec, message):
     with pytest.raises(SpecError, match=message) as raised:

@@ -33,11 +33,11 @@ from torch import nn
 
 from course_lib.nn import GroupMax, Maxout
 
-MAX_LAYERS = 32  # nodes of the tree, Sequentials included
+MAX_LAYERS = 16  # nodes of the tree, Sequentials included
 MAX_DEPTH = 4  # Sequentials inside Sequentials
 MAX_WIDTH = 1024  # every feature count (in, out, normalised features, PReLU slopes, maxout pieces)
 MAX_STATE = 20_000  # numbers in all parameters and buffers together
-MAX_ACTIVATIONS = 2048  # numbers the layers compute per example, all layers together
+MAX_ACTIVATIONS = 1536  # numbers the layers compute per example, all layers together
 
 
 class SpecError(ValueError):
