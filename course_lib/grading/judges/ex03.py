@@ -31,7 +31,7 @@ from course_lib.grading.exercises.ex03 import NETS, RatesProbe, Setting, TestNet
 from course_lib.grading.judges import Judge, Prepared, secret_seed
 from course_lib.grading.judges.training import Hint, accuracy_verdict, near_chance
 from course_lib.grading.kernel import modelspec
-from course_lib.grading.kernel.training import train_and_predict
+from course_lib.grading.kernel.training import TrainingOutcome, train_and_predict
 from course_lib.train import one_thread
 
 WRITTEN = {"course_lib.diagnostics": ["DeadUnitMonitor"],
@@ -269,13 +269,13 @@ def model_seed(seed: int) -> int:
 @dataclass(frozen=True)
 class Measured:
     """A setting trained here: DeadUnitMonitor's rates (one float64 array per watched layer) at
-    initialisation and after training, whether the trained parameters stayed finite, the test accuracy;
-    or the error that stopped it."""
+    initialisation and after training, whether the trained parameters stayed finite, the training outcome
+    (its predictions on the held-out inputs); or the error that stopped it."""
 
     at_init: tuple[np.ndarray, ...] = ()
     trained: tuple[np.ndarray, ...] = ()
     finite: bool = True
-    outcome: object = None
+    outcome: TrainingOutcome | None = None
     error: str | None = None
 
 
