@@ -328,14 +328,20 @@ try:
     import course_lib.sweeps
 except ImportError as err:
     print(type(err).__name__)
+try:
+    from course_lib.regions import relu_patterns
+except ImportError as err:
+    print(type(err).__name__)
+import course_lib.regions, course_lib.diagnostics, course_lib.kinks  # the rest of these modules is there
 import course_lib.grading.judges
 """
 
 
 @pytest.mark.slow
 def test_the_sandbox_library_runs_the_checks_without_the_monitor_or_any_judge(tmp_path):
-    """The kernel side needs no name ex03 cuts out (DeadUnitMonitor, sweeps' rates); the judges are absent."""
-    assert set(judges.written(A)) == {"course_lib.diagnostics", "course_lib.sweeps"}
+    """The kernel side needs no name ex03 cuts out (DeadUnitMonitor, sweeps' rates, relu_patterns); the judges
+    are absent."""
+    assert set(judges.written(A)) == {"course_lib.diagnostics", "course_lib.sweeps", "course_lib.regions"}
     built = library.build(judges.written(A), tmp_path / "libraries")
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "course_lib").symlink_to(built)
@@ -343,7 +349,7 @@ def test_the_sandbox_library_runs_the_checks_without_the_monitor_or_any_judge(tm
                          env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"})
     assert run.stdout.splitlines() == [
         "ReferenceRemoved course_lib.diagnostics.DeadUnitMonitor is the course's own answer to this exercise and "
-        "is not available when your work is graded: write your own", "ReferenceRemoved"]
+        "is not available when your work is graded: write your own", "ReferenceRemoved", "ReferenceRemoved"]
     assert "No module named 'course_lib.grading.judges'" in run.stderr.splitlines()[-1]
 
 

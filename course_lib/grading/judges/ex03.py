@@ -34,8 +34,10 @@ from course_lib.grading.kernel import modelspec
 from course_lib.grading.kernel.training import TrainingOutcome, train_and_predict
 from course_lib.train import one_thread
 
+# The monitor, and the course's helpers that already compute firing rates or which ReLUs are active.
 WRITTEN = {"course_lib.diagnostics": ["DeadUnitMonitor"],
-           "course_lib.sweeps": ["firing_rates", "dead_masks", "fraction_dead"]}
+           "course_lib.sweeps": ["firing_rates", "dead_masks", "fraction_dead"],
+           "course_lib.regions": ["relu_patterns"]}
 
 MAX_HOOKS = 10**6  # more than any model has; a larger count is not one a probe wrote
 
