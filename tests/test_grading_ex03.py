@@ -1,25 +1,34 @@
-"""ex03's judges decide from plain data alone: the solution's data passes, forged or garbled data fails, and a
-training setting's Measurement is judged from the firing rates and predictions it carries (never from a
-figure computed in the student's kernel)."""
+"""ex03 under the new design: the kernel builds the test networks and rate lists from the given seed and hands
+back the student's results, or exports the student's model (modelspec); the host judges, with references,
+misconceptions, the training and the labels on its side only. The solution passes locally and graded; forged,
+garbled or huge data fails without raising; a forged setting passes only if it is one that does what the
+exercise asks. The slow tests grade a class with `course grade` (bubblewrap, secret seeds): the solution
+earns full marks, the blank 0, every mutant loses points, and no attack earns more than its honest work."""
 
-from dataclasses import replace
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from course_lib.grading import decide, plain
+from course_lib.grading import judges, library
+from course_lib.grading.check import load_mutants, mutate
 from course_lib.grading.exercises import ex03
-from course_lib.grading.exercises.ex03 import Measurement, RatesProbe
-from course_lib.grading.training import TrainingOutcome
+from course_lib.grading.exercises.ex03 import RatesProbe, Setting
+from course_lib.grading.judges import ex03 as judge
+from course_lib.grading.kernel import modelspec
+from course_lib.grading.sandbox import Limits
+from course_lib.grading.sources import grade_id, is_answer, read_source
 from course_lib.nn import mlp
-from tests.grading_fixtures import probe_records as _records
+from tests import grading_fixtures as fx
+from tests.conftest import ROOT
 
 torch.set_num_threads(1)
+A = "ex03_dead_neurons"
 
-
-# ---- firing rates -------------------------------------------------------------------------------------
+# ---- the solution's answers -----------------------------------------------------------------------------
 
 
 def firing_rates(model, batches, active=lambda z: z > 0, remove=True):
@@ -42,171 +51,443 @@ def firing_rates(model, batches, active=lambda z: z > 0, remove=True):
     return [c.double() / sum(len(x) for x in batches) for c in counts]
 
 
-def _reference_probes(seed: int, hidden: bool = False) -> list[RatesProbe]:
-    return [RatesProbe(ex03.reference_rates(build(seed, hidden))) for build in ex03.NETS]
-
-
-def test_the_solutions_monitor_is_logged_and_passes_inside_and_outside(tmp_path, monkeypatch):
-    ex03.check_firing_rates(firing_rates, seed=1)
-    [record] = _records(tmp_path, monkeypatch, lambda: ex03.check_firing_rates(firing_rates, seed=7501, hidden=True))
-    assert record["judge"] == "course_lib.grading.exercises.ex03.judge_firing_rates"
-    assert record["params"] == {"seed": 7501, "hidden": True}
-    assert decide.passes(record)
-    assert not decide.passes({**record, "params": {"seed": 1, "hidden": False}})
-
-
-@pytest.mark.parametrize("hidden", [False, True])
-def test_rates_judge_decides_from_data_alone(hidden):
-    data = {"borrowed": [], "probes": _reference_probes(4, hidden)}
-    assert ex03.judge_firing_rates(data, seed=4, hidden=hidden) is None
-    kink = [RatesProbe(ex03._wrong_rates(build(4, hidden), ex03._non_negative)) for build in ex03.NETS]
-    message = ex03.judge_firing_rates({"borrowed": [], "probes": kink}, seed=4, hidden=hidden)
-    assert message.startswith("firing_rates: a pre-activation >= 0 was counted as active")
-
-
-@pytest.mark.parametrize(("forge", "expected"), [
-    (lambda p: p[:1], "firing_rates: 1 probes for 2 test networks"),
-    (lambda p: [replace(p[0], hooks_left=2), p[1]], "firing_rates: left 2 hook(s) attached to the network"),
-    (lambda p: [RatesProbe(error="raised KeyError: 3"), p[1]], "firing_rates: raised KeyError: 3"),
-    (lambda p: [replace(p[0], rates=p[0].rates[:1]), p[1]], "firing_rates: returned 1 rate vectors"),
-    (lambda p: [replace(p[0], rates=[p[0].rates[0], p[0].rates[1] + 0.5]), p[1]],
-     "firing_rates: wrong rates for 5 of 5 units of ReLU module 1 of the network 3 -> 6 -> 5 -> 2"),
-    (lambda p: [p[0], replace(p[1], rates=None)], "firing_rates: must return a list"),
-])
-def test_forged_or_garbled_rates_fail(forge, expected):
-    probes = forge(_reference_probes(1))
-    assert ex03.judge_firing_rates({"borrowed": [], "probes": probes}, seed=1).startswith(expected)
-
-
-def test_hooks_left_attached_and_a_borrowed_monitor_are_named():
-    with pytest.raises(AssertionError, match="firing_rates: left 2 hook"):
-        ex03.check_firing_rates(lambda m, b: firing_rates(m, b, remove=False), seed=1)
-    borrowed = {"borrowed": ["firing_rates"], "probes": _reference_probes(1)}
-    message = ex03.judge_firing_rates(borrowed, seed=1)
-    assert message == "firing_rates is course_lib's reference, imported: write your own"
-
-
-def test_a_monitor_returning_no_list_fails_with_its_type():
-    with pytest.raises(AssertionError, match="firing_rates: must return a list .* not a dict"):
-        ex03.check_firing_rates(lambda m, b: {"rates": 1}, seed=1)
-
-
-# ---- dead fraction ------------------------------------------------------------------------------------
-
-
-def _dead_results(fn, seed: int, hidden: bool = False) -> dict:
-    return {"borrowed": [], "results": [(fn(rates), None) for rates in ex03.rate_lists(seed, hidden)]}
-
-
-def test_dead_fraction_solution_passes_inside_and_outside(tmp_path, monkeypatch):
-    def dead_fraction(rates):
-        return sum(int((r == 0).sum()) for r in rates) / sum(len(r) for r in rates)
-
-    [record] = _records(tmp_path, monkeypatch, lambda: ex03.check_dead_fraction(dead_fraction, seed=2))
-    assert decide.passes(record)
-    assert ex03.judge_dead_fraction(_dead_results(dead_fraction, 7502, True), seed=7502, hidden=True) is None
-
-
-def test_dead_fraction_judge_names_misconceptions_and_refuses_garbled_results():
-    averaged = _dead_results(lambda rates: float(np.mean([float((r == 0).double().mean()) for r in rates])), 2)
-    assert "per-layer dead fractions were averaged" in ex03.judge_dead_fraction(averaged, seed=2)
-    good = _dead_results(ex03._pooled, 2)
-    assert ex03.judge_dead_fraction({**good, "results": good["results"][:1]}, seed=2).startswith(
-        "dead_fraction: 1 results for 2 lists")
-    raised = {**good, "results": [(None, "TypeError: boom"), *good["results"][1:]]}
-    assert ex03.judge_dead_fraction(raised, seed=2) == "dead_fraction: TypeError: boom"
-    off = {**good, "results": [(0.123, None), *good["results"][1:]]}
-    assert ex03.judge_dead_fraction(off, seed=2).startswith("dead_fraction: returned 0.1230 on layers of widths")
-    with pytest.raises(AssertionError, match="dead_fraction: ValueError: returned a str, not a number"):
-        ex03.check_dead_fraction(lambda rates: "half", seed=2)
-
-
-# ---- provoking and preventing death -------------------------------------------------------------------
-
-LABELS = ex03.moons_data(6).y_test
-
-
-def _measurement(dead_at_init: int = 2, dead_trained: int = 60, seconds: float = 1.0, **kw) -> Measurement:
-    """Two layers of 64 units with the given numbers of dead units, and perfect predictions."""
-    def rates(dead):
-        r = np.full(128, 0.5)
-        r[:dead] = 0.0
-        return (r[:64], r[64:])
-
-    outcome = TrainingOutcome(1.0, seconds, None, 4500, predictions=LABELS.copy())
-    return Measurement(rates(dead_at_init), rates(dead_trained), outcome, **kw)
-
-
-def test_provoke_judge_counts_dead_units_from_the_rates():
-    assert ex03.judge_provoke(_measurement(), seed=6, threshold=0.30) is None
-    assert ex03.judge_provoke(_measurement(dead_trained=30), seed=6, threshold=0.30) == (
-        "provoke_death: 23% of the units are dead after training, fewer than the 30% required: what does one "
-        "very large update do to a unit's bias?")
-    assert ex03.judge_provoke(_measurement(dead_at_init=60), seed=6, threshold=0.30).startswith(
-        "provoke_death: 47% of the units are dead before any training")
-
-
-@pytest.mark.parametrize(("measurement", "expected"), [
-    (Measurement(error="TypeError: nope"), "provoke_death: TypeError: nope"),
-    (Measurement(), "provoke_death: ValueError: the model has no ReLU-family layer"),
-    (_measurement(finite=False), "provoke_death: training diverged"),
-    (_measurement(seconds=12.0), "provoke_death: training took 12.0 s, over the 10 s budget"),
-    (replace(_measurement(), trained=()), "provoke_death: build_model built a different network"),
-    (replace(_measurement(), at_init=(np.full(4, 0.5),), trained=(np.zeros(4),)),
-     "provoke_death: the network has 4 ReLU units; use at least 64"),
-    (replace(_measurement(), outcome=TrainingOutcome(error="RuntimeError: x")),
-     "provoke_death: building or training the model failed: RuntimeError: x"),
-])
-def test_provoke_judge_names_each_common_problem(measurement, expected):
-    assert ex03.judge_provoke(measurement, seed=6, threshold=0.30).startswith(expected)
-
-
-def test_prevent_judge_counts_accuracy_from_predictions_against_recreated_labels():
-    alive = _measurement(dead_at_init=0, dead_trained=0)
-    assert ex03.judge_prevent(alive, seed=6, max_dead=0.01, threshold=0.92) is None
-    forged = replace(alive, outcome=replace(alive.outcome, test_accuracy=0.99, predictions=np.zeros_like(LABELS)))
-    assert ex03.judge_prevent(forged, seed=6, max_dead=0.01, threshold=0.92).startswith(
-        "prevent_death: test accuracy 0.500, below the required 0.92: near chance")
-    assert ex03.judge_prevent(alive, seed=7, max_dead=0.01, threshold=0.92).startswith(
-        "prevent_death: test accuracy")  # other labels than the predictions were made for
-    born = _measurement(dead_at_init=4, dead_trained=4)
-    assert ex03.judge_prevent(born, seed=6, max_dead=0.01, threshold=0.92) == (
-        "prevent_death: 3.1% of the units are dead after training, more than the 1% allowed (3.1% were dead "
-        "already at initialisation: born dead, their pre-activation is <= 0 on all of the data, they get no "
-        "gradient)")
+def dead_fraction(rates):
+    return sum(int((r == 0).sum()) for r in rates) / sum(len(r) for r in rates)
 
 
 def provoke_death():
     return lambda: mlp([2, 64, 64, 2]), 0.3
 
 
+def _batchnorm_net():
+    return nn.Sequential(nn.Linear(2, 64), nn.BatchNorm1d(64), nn.ReLU(),
+                         nn.Linear(64, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 2))
+
+
 def prevent_death():
-    def build_model():
-        return nn.Sequential(nn.Linear(2, 64), nn.BatchNorm1d(64), nn.ReLU(),
-                             nn.Linear(64, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 2))
-    return build_model, 1e-2
+    return _batchnorm_net, 1e-2
 
 
-def test_the_solutions_settings_are_measured_logged_and_pass_outside(tmp_path, monkeypatch, capsys):
-    records = _records(tmp_path, monkeypatch, lambda: (
-        ex03.check_provoke(provoke_death, seed=6, threshold=0.30),
-        ex03.check_prevent(prevent_death, seed=6, max_dead=0.01, threshold=0.92)))
-    assert [r["judge"].rsplit(".", 1)[1] for r in records] == ["judge_provoke", "judge_prevent"]
-    records = [_within_budget(r) for r in records]
-    assert all(decide.passes(r) for r in records)
-    assert "provoke_death: 128 units, dead at initialisation" in capsys.readouterr().out
-    assert not decide.passes({**records[1], "params": {**records[1]["params"], "seed": 7}})
+PROVOKE = dict(threshold=0.30)
+PREVENT = dict(max_dead=0.01, threshold=0.92)
 
 
-def _within_budget(record: dict) -> dict:
-    """The record with its training time put inside the budget: on a loaded machine the time measures the
-    load; everything else in the record measures the code under test."""
-    measured = plain.decode(record["data"])
-    seconds = min(measured.outcome.train_seconds, ex03.MAX_SECONDS / 2)
-    return {**record, "data": plain.encode(replace(measured, outcome=replace(measured.outcome, train_seconds=seconds)))}
+# ---- firing rates ---------------------------------------------------------------------------------------
 
 
-def test_a_setting_without_relu_or_with_a_bad_lr_fails_before_training():
-    assert ex03.measure(lambda: (lambda: mlp([2, 64, 2], activation="tanh"), 0.01), seed=6) == Measurement()
-    with pytest.raises(AssertionError, match="provoke_death: ValueError: the learning rate must be a positive"):
-        ex03.check_provoke(lambda: (provoke_death()[0], -1.0), seed=6, threshold=0.30)
+@pytest.mark.parametrize("params", [dict(seed=1), dict(seed=7501, hidden=True)])
+def test_the_solutions_monitor_passes_locally_and_graded(params):
+    assert fx.message_of(ex03.check_firing_rates, firing_rates, **params) is None
+    assert fx.graded(ex03.check_firing_rates, firing_rates, **params) is None
+
+
+def test_the_sandbox_gets_a_seed_and_hands_back_rates_only():
+    host = fx.Host()
+    fx.graded(ex03.check_firing_rates, firing_rates, host=host, seed=1)
+    [served], [data] = host.served, host.data
+    assert served.given == {"seed": served.params["seed"], "hidden": False} and served.params["seed"] != 1
+    assert [type(p) for p in data] == [RatesProbe, RatesProbe]
+
+
+def _probes(seed: int, hidden: bool = False, rates=judge.reference_rates) -> list[RatesProbe]:
+    """What a probe hands back for a monitor computing `rates(net)` on the grader's networks for `seed`."""
+    return [RatesProbe([np.asarray(r, np.float64) for r in rates(build(seed, hidden))]) for build in ex03.NETS]
+
+
+def _secret(check: str, **params) -> int:
+    """The seed the host gives `check` in fx.forged."""
+    return judges.serve(check, judges.secret_params(check, params, b"test secret", "ex00", "student")).given["seed"]
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_rates_are_judged_from_data_alone_and_a_misconception_is_named(hidden):
+    seed = _secret("ex03.firing_rates", seed=4, hidden=hidden)
+    assert fx.forged("ex03.firing_rates", _probes(seed, hidden), seed=4, hidden=hidden) is None
+    kink = _probes(seed, hidden, lambda net: judge.wrong_rates(net, judge.non_negative))
+    assert fx.forged("ex03.firing_rates", kink, seed=4, hidden=hidden).startswith(
+        "firing_rates: a pre-activation >= 0 was counted as active")
+    assert fx.forged("ex03.firing_rates", _probes(seed + 1, hidden), seed=4, hidden=hidden).startswith(
+        "firing_rates: wrong rates")  # the rates of other networks than the ones given
+
+
+def _forge(edit):
+    seed = _secret("ex03.firing_rates", seed=1)
+    return edit(_probes(seed))
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (lambda p: p[:1], "firing_rates: the check returned no results for the 2 test networks"),
+    (lambda p: 10**400, "firing_rates: the check returned no results"),
+    (lambda p: "rates", "firing_rates: the check returned no results"),
+    (lambda p: [{"rates": p[0].rates}, p[1]], "firing_rates: the check returned no rates"),
+    (lambda p: [RatesProbe(p[0].rates, hooks_left=10**400), p[1]], "firing_rates: the check returned no count"),
+    (lambda p: [RatesProbe(p[0].rates, hooks_left=True), p[1]], "firing_rates: the check returned no count"),
+    (lambda p: [RatesProbe(p[0].rates, hooks_left=2), p[1]], "firing_rates: left 2 hook(s) attached to the network"),
+    (lambda p: [RatesProbe(error="raised KeyError: 3"), p[1]], "firing_rates: raised KeyError: 3"),
+    (lambda p: [RatesProbe(p[0].rates[:1]), p[1]], "firing_rates: returned 1 rate vectors"),
+    (lambda p: [RatesProbe([p[0].rates[0], p[0].rates[1] + 0.5]), p[1]],
+     "firing_rates: wrong rates for 5 of 5 units of ReLU module 1 of the network 3 -> 6 -> 5 -> 2"),
+    (lambda p: [RatesProbe([10**400, 1]), p[1]], "firing_rates: entry 0 is a int"),
+    (lambda p: [RatesProbe([np.full(6, np.inf), p[0].rates[1]]), p[1]], "firing_rates: wrong"),
+    (lambda p: [p[0], RatesProbe()], "firing_rates: must return a list"),
+])
+def test_forged_garbled_or_huge_rates_fail_without_raising(data, expected):
+    assert fx.forged("ex03.firing_rates", _forge(data), seed=1).startswith(expected)
+
+
+def test_hooks_left_attached_and_a_monitor_returning_no_list_are_named():
+    assert fx.message_of(ex03.check_firing_rates, lambda m, b: firing_rates(m, b, remove=False), seed=1).startswith(
+        "firing_rates: left 2 hook(s) attached")
+    assert fx.graded(ex03.check_firing_rates, lambda m, b: {"rates": 1}, seed=1) == (
+        "firing_rates: must return a list with one 1-D tensor per nn.ReLU module, not a dict")
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_planted_units_have_the_rates_the_checks_rely_on(hidden):
+    net = ex03.flat_net(0, hidden)
+    n = sum(len(b) for b in net.batches)
+    first, second = judge.reference_rates(net)
+    assert first[0] == 0 and first[1] == 0  # negative bias; exactly 0 on every input (the kink)
+    assert first[2] == 1 / n  # active on one example, which sits in the smaller last batch
+    assert 0 < first[3] < judge.wrong_rates(net, judge.non_negative)[0][3]  # exactly 0 on every third input
+    assert second[0] == 0 and second[1] == 0
+    assert len(net.batches[-1]) < len(net.batches[0])
+    nested = judge.reference_rates(ex03.nested_net(0, hidden))
+    assert nested[0][0] == 0 and nested[0][1] == 0 and len(nested) == 2
+
+
+def independent_firing_rates(model, batches, active=lambda z: z > 0):
+    """Firing rates kept per example by forward pre-hooks, then averaged (not the solution's counting)."""
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    seen = [[] for _ in relus]
+    handles = [m.register_forward_pre_hook(lambda mod, args, i=i: seen[i].append(active(args[0])))
+               for i, m in enumerate(relus)]
+    with torch.no_grad():
+        for b in batches:
+            model(b)
+    for h in handles:
+        h.remove()
+    return [torch.cat(a).double().mean(0) for a in seen]
+
+
+def test_an_independent_monitor_passes_and_its_kink_misconception_is_named():
+    for hidden in (False, True):
+        assert fx.graded(ex03.check_firing_rates, independent_firing_rates, seed=3, hidden=hidden) is None
+    non_negative = lambda m, b: independent_firing_rates(m, b, active=lambda z: z >= 0)  # noqa: E731
+    assert fx.graded(ex03.check_firing_rates, non_negative, seed=3, hidden=True).startswith(
+        "firing_rates: a pre-activation >= 0 was counted as active")
+
+
+def test_building_the_networks_leaves_torchs_global_rng_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    ex03.flat_net(1), ex03.nested_net(1)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# ---- dead fraction --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("params", [dict(seed=2), dict(seed=7502, hidden=True)])
+def test_the_solutions_dead_fraction_passes_locally_and_graded(params):
+    assert fx.message_of(ex03.check_dead_fraction, dead_fraction, **params) is None
+    assert fx.graded(ex03.check_dead_fraction, dead_fraction, **params) is None
+
+
+def _fractions(fn, seed: int = 2, hidden: bool = False) -> list:
+    return [(fn(rates), None) for rates in ex03.rate_lists(_secret("ex03.dead_fraction", seed=seed, hidden=hidden),
+                                                          hidden)]
+
+
+def test_dead_fraction_misconceptions_are_named():
+    averaged = _fractions(lambda rates: float(np.mean([float((r == 0).double().mean()) for r in rates])))
+    assert "per-layer dead fractions were averaged" in fx.forged("ex03.dead_fraction", averaged, seed=2)
+    threshold = _fractions(lambda rates: sum(int((r < 0.05).sum()) for r in rates) / sum(map(len, rates)))
+    assert "active on some examples was counted as dead" in fx.forged("ex03.dead_fraction", threshold, seed=2)
+    assert fx.graded(ex03.check_dead_fraction, lambda rates: 1 - dead_fraction(rates), seed=2) == (
+        "dead_fraction: returned the fraction of live units, not dead ones")
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (lambda r: r[:1], "dead_fraction: the check returned no results for the 2 lists of rates"),
+    (lambda r: 10**400, "dead_fraction: the check returned no results"),
+    (lambda r: [(10**400, None), r[1]], "dead_fraction: the check returned no number"),
+    (lambda r: [(True, None), r[1]], "dead_fraction: the check returned no number"),
+    (lambda r: [("0.5", None), r[1]], "dead_fraction: the check returned no number"),
+    (lambda r: [(1e308 * 10, None), r[1]], "dead_fraction: returned inf on layers of widths [10, 30]"),
+    (lambda r: [r[0][0], r[1]], "dead_fraction: the check returned no result"),
+    (lambda r: [(None, "TypeError: boom"), r[1]], "dead_fraction: TypeError: boom"),
+    (lambda r: [(0.123, None), r[1]], "dead_fraction: returned 0.1230 on layers of widths [10, 30], expected"),
+])
+def test_forged_or_garbled_fractions_fail_without_raising(edit, expected):
+    assert fx.forged("ex03.dead_fraction", edit(_fractions(dead_fraction)), seed=2).startswith(expected)
+
+
+def test_a_dead_fraction_returning_no_number_fails_with_its_type():
+    assert fx.graded(ex03.check_dead_fraction, lambda rates: "half", seed=2) == (
+        "dead_fraction: ValueError: returned a str, not a number")
+
+
+# ---- provoking and preventing death: exported in the kernel, trained on the host --------------------------
+
+
+def test_the_solutions_settings_pass_locally_and_graded():
+    assert fx.message_of(ex03.check_provoke, provoke_death, seed=6, **PROVOKE) is None
+    assert fx.graded(ex03.check_provoke, provoke_death, seed=6, **PROVOKE) is None
+    assert fx.graded(ex03.check_prevent, prevent_death, seed=7407, hidden=True, **PREVENT) is None
+
+
+def test_the_sandbox_gets_a_model_seed_and_hands_back_a_spec_and_a_rate():
+    host = fx.Host()
+    fx.graded(ex03.check_prevent, prevent_death, host=host, seed=6, **PREVENT)
+    [served], [setting] = host.served, host.data
+    assert served.given == {"seed": judge.model_seed(served.params["seed"])}  # not the moons' seed
+    assert served.prepared.private == served.params["seed"] and served.params["seed"] != 6
+    assert setting.lr == 1e-2 and setting.error is None
+    torch.manual_seed(served.given["seed"])
+    assert torch.equal(modelspec.build(setting.model)[0].weight, _batchnorm_net()[0].weight)
+
+
+def _setting(make_model, lr: float) -> Setting:
+    torch.manual_seed(0)
+    return Setting(modelspec.export(make_model()), lr)
+
+
+def test_a_forged_setting_passes_only_if_it_is_a_setting_that_does_it():
+    assert fx.forged("ex03.provoke", _setting(lambda: mlp([2, 64, 64, 2]), 0.3), seed=6, **PROVOKE) is None
+    assert fx.forged("ex03.prevent", _setting(_batchnorm_net, 1e-2), seed=6, **PREVENT) is None
+    gentle = fx.forged("ex03.provoke", _setting(lambda: mlp([2, 64, 64, 2]), 0.01), seed=6, **PROVOKE)
+    assert gentle.startswith("provoke_death: ") and gentle.endswith(
+        "of the units are dead after training, fewer than the 30% required: what does one very large update do to "
+        "a unit's bias?")
+
+
+@pytest.mark.parametrize(("setting", "expected"), [
+    (Setting(error="TypeError: nope"), "provoke_death: TypeError: nope"),
+    (10**400, "provoke_death: the check returned no setting"),
+    ({"model": None, "lr": 0.3}, "provoke_death: the check returned no setting"),
+    (Setting({"layer": "Conv1d"}, 0.3), "provoke_death: the grader rebuilds only these torch layers"),
+    (Setting({"layer": "Sequential", "children": [{"layer": "Linear", "args": {"in_features": 1000,
+                                                                              "out_features": 1000, "bias": True},
+                                                   "state": {}}]}, 0.3), "provoke_death: the model has more than"),
+    (_setting(lambda: mlp([2, 64, 64, 2]), -1.0), "provoke_death: the learning rate must be a positive number"),
+    (Setting(_setting(lambda: mlp([2, 64, 2]), 0.3).model, 10**400),
+     "provoke_death: the learning rate must be a positive number"),
+    (_setting(lambda: mlp([2, 64, 2], activation="tanh"), 0.3), "provoke_death: the model has no ReLU-family layer"),
+    (_setting(lambda: mlp([2, 4, 2]), 0.3), "provoke_death: the network has 4 ReLU units; use at least 64"),
+    (_setting(lambda: mlp([2, 64, 64, 2], bias=-3.0), 0.3),
+     "provoke_death: 90% of the units are dead before any training (at most 20% may be)"),
+    (_setting(lambda: mlp([2, 64, 64, 2]), 1e30), "provoke_death: training diverged"),
+    (_setting(lambda: mlp([3, 64, 2]), 0.3), "provoke_death: running the model failed: RuntimeError: mat1 and mat2"),
+    (_setting(lambda: nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 1)), 0.3),
+     "provoke_death: training the model failed: IndexError: Target 1 is out of bounds"),
+])
+def test_a_provoke_setting_that_is_not_one_fails_with_its_reason(setting, expected):
+    assert fx.forged("ex03.provoke", setting, seed=6, **PROVOKE).startswith(expected)
+
+
+def test_prevent_counts_accuracy_against_labels_the_sandbox_never_sees():
+    born_dead = fx.forged("ex03.prevent", _setting(lambda: mlp([2, 64, 64, 2]), 1e-3), seed=6, **PREVENT)
+    assert born_dead.startswith("prevent_death: ") and "were dead already at initialisation: born dead" in born_dead
+    tiny_lr = fx.forged("ex03.prevent", _setting(_batchnorm_net, 1e-9), seed=6, **PREVENT)
+    assert tiny_lr.startswith("prevent_death: test accuracy") and "near chance: did the network train" in tiny_lr
+
+
+def test_a_model_the_grader_does_not_train_is_refused_in_the_kernel_with_one_line():
+    class Net(nn.Module):
+        def forward(self, x):
+            return x
+
+    message = fx.graded(ex03.check_provoke, lambda: (Net, 0.3), seed=6, **PROVOKE)
+    assert message.startswith("provoke_death: the grader rebuilds only an nn.Sequential of these torch layers: "
+                               "Sequential, Linear, ReLU") and message.endswith("found a Net")
+    assert fx.graded(ex03.check_prevent, lambda: (_batchnorm_net, True), seed=6, **PREVENT) == (
+        "prevent_death: ValueError: the learning rate must be a positive number, got True")
+    assert fx.message_of(ex03.check_prevent, lambda: (lambda: mlp([2, 200, 200, 2]), 0.01), seed=6,
+                         **PREVENT).startswith("prevent_death: the model has more than 20,000 parameters")
+
+
+def test_the_exercise_text_names_every_layer_the_grader_trains():
+    text = "\n".join(c.source for c in fx.released(ROOT, A).cells if c.cell_type == "markdown")
+    assert all(f"`nn.{name}`" in text or f"`{name}`" in text for name in modelspec.ALLOWED)
+    assert f"{modelspec.MAX_STATE:,} parameters, {modelspec.MAX_LAYERS} layers and widths of " \
+           f"{modelspec.MAX_WIDTH:,}" in text
+
+
+# ---- what the sandbox holds ------------------------------------------------------------------------------
+
+IN_SANDBOX = """
+import course_lib.grading.exercises.ex03, course_lib.grading.kernel.modelspec
+import course_lib.data, course_lib.nn, course_lib.train
+try:
+    from course_lib.diagnostics import DeadUnitMonitor
+except ImportError as err:
+    print(type(err).__name__, err)
+try:
+    import course_lib.sweeps
+except ImportError as err:
+    print(type(err).__name__)
+try:
+    from course_lib.regions import relu_patterns
+except ImportError as err:
+    print(type(err).__name__)
+import course_lib.regions, course_lib.diagnostics, course_lib.kinks  # the rest of these modules is there
+import course_lib.grading.judges
+"""
+
+
+@pytest.mark.slow
+def test_the_sandbox_library_runs_the_checks_without_the_monitor_or_any_judge(tmp_path):
+    """The kernel side needs no name ex03 cuts out (DeadUnitMonitor, sweeps' rates, relu_patterns); the judges
+    are absent."""
+    assert set(judges.written(A)) == {"course_lib.diagnostics", "course_lib.sweeps", "course_lib.regions"}
+    built = library.build(judges.written(A), tmp_path / "libraries")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "course_lib").symlink_to(built)
+    run = subprocess.run([sys.executable, "-c", IN_SANDBOX], capture_output=True, text=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"})
+    assert run.stdout.splitlines() == [
+        "ReferenceRemoved course_lib.diagnostics.DeadUnitMonitor is the course's own answer to this exercise and "
+        "is not available when your work is graded: write your own", "ReferenceRemoved", "ReferenceRemoved"]
+    assert "No module named 'course_lib.grading.judges'" in run.stderr.splitlines()[-1]
+
+
+# ---- course grade, end to end (bubblewrap, secret seeds) ---------------------------------------------------
+
+FORGED = '''
+import numpy as np
+from course_lib.grading.exercises import ex03 as _ex03
+from course_lib.grading.kernel import channel, modelspec
+from course_lib.nn import mlp
+
+torch.manual_seed(0)
+FORGED = {  # what a submission hands back without computing anything
+    "ex03.firing_rates": [_ex03.RatesProbe([np.full(6, 0.5), np.full(5, 0.5)])] * 2,
+    "ex03.dead_fraction": [(10**400, None)] * 2,
+    "ex03.provoke": _ex03.Setting(modelspec.export(mlp([2, 64, 64, 2], bias=-10.0)), 0.3),
+    "ex03.prevent": 10**400,
+}
+_real_check = channel.check
+channel.check = lambda name, probe, **params: _real_check(name, lambda given: FORGED[name], **params)
+
+
+def firing_rates(model, batches):
+    raise NotImplementedError
+'''
+STUB = "def {name}(*args):\n    raise NotImplementedError"
+BORROWED_MONITOR = '''
+def firing_rates(model, batches):
+    from course_lib.diagnostics import DeadUnitMonitor
+
+    with DeadUnitMonitor(model) as monitor:
+        monitor.observe(batches)
+        return list(monitor.firing_rates().values())
+'''
+BORROWED_BY_NAME = '''
+import importlib
+
+
+def firing_rates(model, batches):
+    monitor = getattr(importlib.import_module("course_lib." + "diag" + "nostics"), "DeadUnit" + "Monitor")(model)
+    return list(monitor.observe(batches).firing_rates().values())
+'''
+BORROWED_SWEEPS = '''
+def dead_fraction(rates):
+    import course_lib.sweeps as sweeps
+
+    return sweeps.fraction_dead({str(i): r == 0 for i, r in enumerate(rates)})
+'''
+PATCHED_PROVOKE = '''
+from course_lib.grading.exercises import ex03 as _ex03
+from course_lib.grading.kernel import modelspec
+
+
+def provoke_death():
+    return (lambda: mlp([2, 64, 64, 2])), 0.01  # trains gently: nothing dies
+
+
+def _dead_on_arrival(setting_fn, seed):
+    torch.manual_seed(seed)
+    return _ex03.Setting(modelspec.export(mlp([2, 64, 64, 2], bias=-10.0)), 0.3)
+
+
+_ex03.probe_setting = _dead_on_arrival  # the probe hands back another model than provoke_death's
+'''
+PATCHED_PREVENT = '''
+import course_lib.train
+
+
+def prevent_death():
+    return (lambda: mlp([2, 4, 2])), 1e-2  # too few units
+
+
+# what would have fooled a kernel that trained and measured: no training, ReLUs that never look dead
+course_lib.train.fit = lambda *args, **kwargs: None
+nn.ReLU.forward = lambda self, x: torch.nn.functional.leaky_relu(x, 0.5) + 1.0
+'''
+
+
+def _answers(source):
+    """The released notebook with the answers of `source` (a solution notebook, maybe mutated) typed in."""
+    answers = {grade_id(c): c.source for c in source.cells if is_answer(c)}
+    nb = fx.released(ROOT, A)
+    for c in nb.cells:
+        if grade_id(c) in answers:
+            c.source = "\n".join(line for line in answers[grade_id(c)].split("\n") if "SOLUTION" not in line)
+    return nb
+
+
+def _with(**sources):
+    nb = fx.solved(ROOT, A)
+    for gid, text in sources.items():
+        fx.cell(nb, gid).source = text
+    return nb
+
+
+ATTACKS = {  # student -> (notebook, status, score: what the honest part of the work earns, flag)
+    "forged_stubs": (lambda: _with(firing_rates=FORGED, **{cell: STUB.format(name=name) for cell, name in (
+        ("dead_fraction", "dead_fraction"), ("provoke", "provoke_death"), ("prevent", "prevent_death"))}),
+        "graded", 0, None),
+    "borrows_monitor": (lambda: _with(firing_rates=BORROWED_MONITOR), "flagged", 18,
+                        "uses the course's reference (course_lib.diagnostics.DeadUnitMonitor)"),
+    "borrows_by_name": (lambda: _with(firing_rates=BORROWED_BY_NAME, dead_fraction=BORROWED_SWEEPS), "flagged", 14,
+                        "uses the course's reference (course_lib.diagnostics.DeadUnitMonitor)"),
+    "patched_probes": (lambda: _with(provoke=PATCHED_PROVOKE, prevent=PATCHED_PREVENT), "graded", 10, None),
+}
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    """Solution, blank, every mutant and every attack, graded together by `course grade`."""
+    source = read_source(A, ROOT)
+    notebooks = {"full": fx.solved(ROOT, A), "blank": fx.released(ROOT, A)}
+    notebooks |= {f"mutant{i}": _answers(mutate(source, m, A)) for i, m in enumerate(load_mutants(A))}
+    notebooks |= {student: make() for student, (make, *_) in ATTACKS.items()}
+    with pytest.MonkeyPatch.context() as mp:
+        yield fx.grade_class(ROOT, tmp_path_factory.mktemp("course"), A, notebooks, mp,
+                             limits=Limits(wall_s=300, cell_timeout_s=90))
+
+
+NBGRADER_SESSION_WARNINGS = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # as in test_grade
+
+
+@pytest.mark.slow
+@NBGRADER_SESSION_WARNINGS
+def test_course_grade_gives_the_solution_full_marks_the_blank_0_and_every_mutant_less(graded_class):
+    assert (graded_class["full"].status, graded_class["full"].score, graded_class["full"].max_score) == (
+        "graded", 24, 24), graded_class["full"].messages
+    assert (graded_class["blank"].status, graded_class["blank"].score) == ("graded", 0)
+    mutants = load_mutants(A)
+    kept = [m.name for i, m in enumerate(mutants) if graded_class[f"mutant{i}"].score >= 24]
+    assert not kept, f"mutants that lost no point under secret seeds: {kept}"
+
+
+@pytest.mark.slow
+@NBGRADER_SESSION_WARNINGS
+@pytest.mark.parametrize("student", sorted(ATTACKS))
+def test_no_attack_earns_more_than_its_honest_work(graded_class, student):
+    _, status, score, flag = ATTACKS[student]
+    result = graded_class[student]
+    assert (result.status, result.score) == (status, score), (result.flags, result.messages)
+    assert (flag in result.flags) if flag else not any("reference" in f for f in result.flags)
