@@ -281,7 +281,7 @@ def test_a_wrong_build_mlp_fails_graded(build, message):
 
 # ---- course grade in the sandbox: the class -----------------------------------------------------------
 
-BLANK_CELL = "raise NotImplementedError()"
+STUB_MLP = "def build_mlp(activation):\n    return nn.Sequential(nn.Linear(40, 10))"
 
 PATCH_CHANNEL = '''
 from course_lib.grading.kernel import channel
@@ -393,7 +393,7 @@ CLASS = {
     "solution": (lambda: fx.solved(ROOT, A), "graded", 14.0),
     "blank": (lambda: fx.released(ROOT, A), "graded", 0.0),
     "torch_prelu_moved": (lambda: _with(prelu=MOVED), "graded", 14.0),                 # allowed, and right
-    "stubs_patched_channel": (lambda: _with(prelu=STUB_PRELU, build_mlp=BLANK_CELL), "graded", 0.0),
+    "stubs_patched_channel": (lambda: _with(prelu=STUB_PRELU, build_mlp=STUB_MLP), "graded", 0.0),
     "label_theft_frozen": (lambda: _with(build_mlp=THIEF), "graded", 8.0),             # the module checks only
 }
 

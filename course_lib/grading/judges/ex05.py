@@ -234,16 +234,19 @@ def decide_backward(data, prepared: Prepared, params: dict) -> str | None:
 
 
 # ---- the gradient check -----------------------------------------------------------------------------
-# The student's maxout_grad_error(forward, backward, z, k, dout) is handed two of the grader's layers: a
-# maxout layer (near z, whose winners lead by at least 1, it is the pick of each unit's winning piece) and a
-# smooth one, out_j = sum_i w[j, i] * tanh(z_j,i); for each, the correct backward and three wrong ones, in an
-# order drawn from the secret seed. Every backward is dz = dout[..., None] * scale + const (kernel side), so
-# nothing but the numbers says which one is right: telling them apart takes a gradient.
+# The student's maxout_grad_error(forward, backward, z, k, dout) is handed the grader's layers: maxout ones
+# (near z, whose winners lead by at least 1, each unit outputs its winning piece) and smooth ones,
+# out_j = sum_i w[j, i] * tanh(z_j,i); for each, the correct backward and five wrong ones, in an order drawn
+# from the secret seed. Every backward is dz = dout[..., None] * scale + const (kernel side), so nothing but
+# the numbers says which one is right: telling them apart takes a gradient. Guessing the right one of six in
+# each of the 3 visible setups passes with probability 1/216, in the 6 hidden ones 1/46656.
 
 WRONG_BACKWARDS = {
     "every piece": "sends the gradient to every piece",
     "no dout": "ignores dout (the winner gets 1)",
     "half": "returns half the gradient",
+    "one element": "is wrong in one element only (report the largest relative error, not an average)",
+    "sign": "returns minus the gradient",
 }
 LAYERS = {"maxout": "maxout_backward", "tanh": "backward of the grader's tanh layer"}
 
@@ -256,30 +259,44 @@ def _separated(rng, shape: tuple, k: int) -> np.ndarray:
     return pieces.reshape(shape)
 
 
-def _setup(rng, shape: tuple, k: int, kind: str) -> tuple[dict, list[str]]:
-    """One problem for the student's gradient check: (what the sandbox is given, the kind of each backward)."""
+def _layer(rng, shape: tuple, k: int, kind: str) -> tuple[np.ndarray, dict, np.ndarray]:
+    """(z, the layer as the sandbox builds it, its Jacobian per piece (..., units, k)) for one kind."""
     units = shape[-1] // k
-    dout = rng.normal(size=(*shape[:-1], units))
     if kind == "maxout":
         z = _separated(rng, shape, k)
         winners = _pieces(z, k).argmax(axis=-1)
-        layer = {"kind": "maxout", "winners": winners.astype(np.int64)}
         jacobian = np.zeros(_pieces(z, k).shape)
         np.put_along_axis(jacobian, winners[..., None], 1.0, axis=-1)
-    else:
-        z = np.clip(rng.normal(size=shape), -2.0, 2.0)
-        w = rng.uniform(0.5, 1.5, size=(units, k)) * rng.choice([-1.0, 1.0], size=(units, k))
-        layer = {"kind": "tanh", "w": w}
-        jacobian = w * (1 - np.tanh(_pieces(z, k)) ** 2)
-    backwards = {"correct": (jacobian, 0 * jacobian), "every piece": (np.ones_like(jacobian), 0 * jacobian),
-                 "no dout": (0 * jacobian, jacobian), "half": (0.5 * jacobian, 0 * jacobian)}
+        return z, {"kind": "maxout", "winners": winners.astype(np.int64)}, jacobian
+    z = np.clip(rng.normal(size=shape), -2.0, 2.0)
+    w = rng.uniform(0.5, 1.5, size=(units, k)) * rng.choice([-1.0, 1.0], size=(units, k))
+    return z, {"kind": "tanh", "w": w}, w * (1 - np.tanh(_pieces(z, k)) ** 2)
+
+
+def _one_element_off(rng, jacobian: np.ndarray, kind: str) -> np.ndarray:
+    """The Jacobian with one entry wrong: a losing maxout piece that gets dout, or one tanh entry x1.5."""
+    wrong = jacobian.copy().reshape(-1)
+    candidates = np.flatnonzero(wrong == 0) if kind == "maxout" else np.arange(wrong.size)
+    index = rng.choice(candidates)
+    wrong[index] = 1.0 if kind == "maxout" else 1.5 * wrong[index]
+    return wrong.reshape(jacobian.shape)
+
+
+def _setup(rng, shape: tuple, k: int, kind: str) -> tuple[dict, list[str]]:
+    """One problem for the student's gradient check: (what the sandbox is given, the kind of each backward)."""
+    z, layer, jacobian = _layer(rng, shape, k, kind)
+    dout = rng.normal(size=(*shape[:-1], shape[-1] // k))
+    zero = np.zeros_like(jacobian)
+    backwards = {"correct": (jacobian, zero), "every piece": (np.ones_like(jacobian), zero),
+                 "no dout": (zero, jacobian), "half": (0.5 * jacobian, zero),
+                 "one element": (_one_element_off(rng, jacobian, kind), zero), "sign": (-jacobian, zero)}
     kinds = [list(backwards)[i] for i in rng.permutation(len(backwards))]
     candidates = [{"scale": backwards[kind][0], "const": backwards[kind][1]} for kind in kinds]
     return {"z": z, "k": k, "dout": dout, "layer": layer, "candidates": candidates}, kinds
 
 
-GRAD_SETUPS = [((4, 6), 2, "maxout"), ((3, 9), 3, "tanh")]
-GRAD_SETUPS_HIDDEN = [((2, 3, 8), 4, "maxout"), ((5, 4), 2, "tanh")]
+GRAD_SETUPS = [((4, 6), 2, "maxout"), ((3, 9), 3, "tanh"), ((2, 5, 6), 3, "maxout")]
+GRAD_SETUPS_HIDDEN = [((2, 3, 8), 4, "maxout"), ((5, 4), 2, "tanh"), ((3, 2, 6), 2, "tanh")]
 
 
 def prepare_gradient_check(params: dict) -> Prepared:
