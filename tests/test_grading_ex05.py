@@ -552,3 +552,42 @@ def test_label_theft_finds_no_labels_and_is_told_its_accuracy(graded_class):
     results, _ = graded_class
     message = results["label_theft_linear"].messages["test_build_maxout_mlp"]
     assert "below the required 0.48" in message
+
+
+# ---- the sandbox library without the assignment's answers --------------------------------------------
+
+IMPORT_ALL = '''
+import importlib, pkgutil, sys
+import course_lib
+from pathlib import Path
+assert Path(course_lib.__file__).resolve().parent == Path(sys.argv[1]).resolve(), course_lib.__file__
+import course_lib.grading.kernel as kernel
+for info in [*pkgutil.iter_modules(course_lib.__path__, "course_lib."),
+             *pkgutil.iter_modules(kernel.__path__, "course_lib.grading.kernel.")]:
+    importlib.import_module(info.name)      # every teaching module and the kernel side still import
+from course_lib.grading.exercises import ex04, ex05  # (the other assignments' are not converted yet)
+from course_lib.nn import GroupMax, make_activation
+assert isinstance(make_activation("maxout", k=2), GroupMax)
+for module, name in (("activations", "maxout_forward"), ("activations", "maxout_grad"), ("nn", "Maxout")):
+    try:
+        getattr(importlib.import_module("course_lib." + module), name)
+    except ImportError as err:
+        assert "is the course's own answer" in str(err)
+    else:
+        raise AssertionError(name + " is still there")
+print("ok")
+'''
+
+
+def test_the_sandbox_library_has_no_answer_and_every_module_still_imports(tmp_path):
+    import subprocess
+    import sys
+
+    from course_lib.grading import library
+
+    built = library.build(judges.written(A), tmp_path / "libraries")
+    (tmp_path / "path").mkdir()
+    (tmp_path / "path" / "course_lib").symlink_to(built, target_is_directory=True)
+    result = subprocess.run([sys.executable, "-c", IMPORT_ALL, str(built)], capture_output=True, text=True,
+                            cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "path"), "MPLBACKEND": "Agg"}, timeout=300)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
