@@ -397,9 +397,14 @@ def maxout_forward(z, k):
 THIEF = '''import gc
 import sys
 
+import numpy as np
 
-def _stolen(n):
-    """Labels for n held-out examples, from anywhere the process can reach: frames, the heap, the public data."""
+from course_lib.data import mnist1d
+
+
+def _stolen(x):
+    """Labels for the held-out inputs x, from anywhere the process reaches: frames, the heap, the public data."""
+    n = len(x)
     frame = sys._getframe()
     while frame is not None:
         for value in frame.f_locals.values():
@@ -411,27 +416,21 @@ def _stolen(n):
         if isinstance(obj, (np.ndarray, torch.Tensor)) and tuple(obj.shape) == (n,) and \\
                 str(obj.dtype) in ("int64", "torch.int64"):
             return torch.as_tensor(obj)
-    from course_lib.data import mnist1d
     public = mnist1d(num_samples=4000)   # the held-out inputs are the public test split locally, not when graded
-    match = (torch.as_tensor(public.x_test)[None] == x_seen[0][:, None]).all(-1)
+    match = (torch.as_tensor(public.x_test)[None] == x[:, None]).all(-1)
     return torch.as_tensor(public.y_test)[match.float().argmax(1)] if match.any(1).all() else None
 
 
-x_seen = []
-
-
-class Thief(nn.Linear):
+class Thief(nn.Sequential):
     def forward(self, x):
-        if not self.training and len(x) > 100:
-            x_seen[:] = [x]
-            labels = _stolen(len(x))
-            if labels is not None:
-                return 10.0 * nn.functional.one_hot(labels.long(), 10).float()
+        labels = _stolen(x) if not self.training and len(x) > 100 else None
+        if labels is not None:
+            return 10.0 * nn.functional.one_hot(labels.long(), 10).float()
         return super().forward(x)
 
 
 def build_maxout_mlp():
-    return nn.Sequential(Maxout(40, 10, k=1), Thief(10, 10))   # linear: 410 + 110 parameters
+    return Thief(Maxout(40, 10, k=1), nn.Linear(10, 10))   # linear: 410 + 110 parameters
 '''
 
 STUBS = {
