@@ -193,9 +193,10 @@ def decide_prelu(data, prepared: Prepared, params: dict) -> str | None:
 
 EPOCHS, LR = 10, 1e-2
 N_HELDOUT = 1000
-# Measured (tools/measure_ex45.py) over 60 secret seeds: the solution's PReLU MLP (two hidden layers of 100),
-# 10 epochs of Adam at lr 1e-2 on MNIST-1D's public 4000-sample training draw under a secret torch seed, on
-# 1000 held-out examples of a secret draw: see THRESHOLD_NOTE. A linear model reaches about 0.3.
+# Measured with tools/pass_rates.py over 60 course secrets (each a new secret torch seed and held-out draw): the
+# solution's PReLU MLP (two hidden layers of 100), 10 epochs of Adam at lr 1e-2 on MNIST-1D's public 4000-sample
+# draw, reaches 0.541-0.615 (mean 0.582) on 1000 held-out examples in the visible cell and 0.556-0.617 in the
+# hidden one: 60/60 each (the ReLU network: 0.526-0.623). A linear model reaches about 0.3.
 THRESHOLD = 0.45
 HINTS = [
     Hint(lambda o: o.test_accuracy < 0.36,
