@@ -578,6 +578,7 @@ print("ok")
 '''
 
 
+@pytest.mark.slow  # builds a sandbox library and imports every teaching module (torch) from it: ~20-40 s
 def test_the_sandbox_library_has_no_answer_and_every_module_still_imports(tmp_path):
     import subprocess
     import sys

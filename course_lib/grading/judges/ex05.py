@@ -412,7 +412,10 @@ def decide_layer(data, prepared: Prepared, params: dict) -> str | None:
 
 EPOCHS, LR = 15, 1e-2
 N_HELDOUT = 1000
-# Measured by tools/measure_ex45.py over secret seeds: see the notebook's test cell for the figures.
+# Measured with tools/pass_rates.py over 60 course secrets (each a new secret torch seed and held-out draw): the
+# solution (Maxout(40, 64, 2), Maxout(64, 64, 2), Linear(64, 10)), 15 epochs of Adam at lr 1e-2 on MNIST-1D's
+# public 4000-sample draw, reaches 0.555-0.630 (mean 0.596) on 1000 held-out examples in the visible cell and
+# 0.557-0.627 in the hidden one: 60/60 each. A linear model reaches about 0.3.
 THRESHOLD = 0.48
 HINTS = [
     Hint(lambda o: o.test_accuracy < 0.36,
