@@ -432,7 +432,7 @@ def _heldout(params: dict) -> tuple[np.ndarray, np.ndarray]:
     if params.get("shared_seed") is None:
         data = mnist1d(num_samples=4000)
         return data.x_test, data.y_test
-    return heldout_mnist1d(params["shared_seed"] % 2**32, N_HELDOUT)  # mnist1d seeds numpy's legacy 32-bit RNG
+    return heldout_mnist1d(params["shared_seed"], N_HELDOUT)
 
 
 def prepare_mlp(params: dict) -> Prepared:
