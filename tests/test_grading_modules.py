@@ -1,8 +1,6 @@
-"""The torch-module probe builds the student's class, loads the grader's parameters and keeps plain data
-(which survives the JSON round trip to a judge); its verdict names misconceptions and never reveals hidden
-inputs."""
-
-import json
+"""The torch-module probe (kernel side) builds the student's class, loads the grader's parameters and keeps
+plain data; the host's judge compares it with a reference run on the host, names misconceptions, never
+reveals hidden inputs, and reads forged or malformed outcomes as a failure, never a crash."""
 
 import numpy as np
 import pytest
@@ -10,25 +8,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.data import moons
-from course_lib.grading import plain
-from course_lib.grading.modules import (
-    ModuleCase,
+from course_lib import nn as course_nn
+from course_lib.grading import judges
+from course_lib.grading.judges.modules import (
+    MALFORMED,
     ModuleMisconception,
-    ModuleOutcome,
     compare_module,
     function_outcome,
     module_verdict,
+    outcomes_of,
+    readable,
+)
+from course_lib.grading.kernel.modules import (
+    ModuleCase,
+    ModuleOutcome,
+    loaded_output,
     probe_module,
     record_forward,
-    train_and_inspect,
 )
+from course_lib.grading.kernel.sequential import LayerSpec, describe, run_with_weights, seeded_parameters
 
 torch.set_num_threads(1)
 
 
 class PReLU(nn.Module):
-    """A correct per-channel PReLU, written with torch operations."""
+    """A correct per-channel PReLU on axis 1, written with torch operations."""
 
     def __init__(self, channels, init=0.25):
         super().__init__()
@@ -56,6 +60,12 @@ def case(shape=(4, 3, 5), dtype=np.float32, seed=0):
                       rng.normal(size=shape).astype(dtype))
 
 
+def _verdict(cls, cases, misconceptions=()):
+    """compare_module on what the probe kept, after the encoding both ways a check's data makes."""
+    return compare_module("PReLU", cases, judges.roundtrip([probe_module(cls, c) for c in cases]), reference,
+                          misconceptions)
+
+
 def test_a_correct_module_matches_the_reference_with_the_graders_parameters():
     c = case()
     outcome = probe_module(PReLU, c)
@@ -66,47 +76,36 @@ def test_a_correct_module_matches_the_reference_with_the_graders_parameters():
                       (outcome.param_grads["weight"], expected.param_grads["weight"])):
         assert type(got) is np.ndarray and got.dtype == np.float64 and np.allclose(got, want, atol=1e-5)
     assert outcome.param_shapes == {"weight": (3,)} and np.all(outcome.initial_params["weight"] == 0.25)
-    assert outcome.output_dtype == "float32" and outcome.error is None
-    cases = [case(), case((6, 2))]
-    assert compare_module("PReLU", cases, [probe_module(PReLU, c) for c in cases], reference) is None
+    assert outcome.output_dtype == "float32" and outcome.error is None and readable(outcome)
+    assert _verdict(PReLU, [case(), case((6, 2))]) is None
 
 
-def _verdict(cls, cases, misconceptions=()):
-    """compare_module on what the probe kept, after the JSON round trip a judge's data makes."""
-    outcomes = [probe_module(cls, c) for c in cases]
-    back = plain.decode(json.loads(json.dumps(plain.encode(outcomes))))
-    assert all(type(o) is ModuleOutcome for o in back)
-    return compare_module("PReLU", cases, back, reference, misconceptions)
-
-
-def test_a_module_outcome_is_plain_data_that_survives_the_round_trip():
+def test_a_module_case_and_outcome_are_plain_data_that_survive_the_round_trip():
     outcome = probe_module(PReLU, case())
-    back = plain.decode(json.loads(json.dumps(plain.encode(outcome))))
-    assert back.param_shapes == {"weight": (3,)} and back.operations == outcome.operations
-    assert back.classes == outcome.classes and np.array_equal(back.param_grads["weight"], outcome.param_grads["weight"])
+    back = judges.roundtrip(outcome)
+    assert type(back) is ModuleOutcome and back.param_shapes == {"weight": (3,)} and readable(back)
+    assert np.array_equal(back.param_grads["weight"], outcome.param_grads["weight"])
     assert np.array_equal(back.output, outcome.output) and back.output_dtype == "float32"
+    c = judges.roundtrip(ModuleCase((3,), case().x, {}, case().dout, {"dim": -1}))
+    assert c.args == (3,) and c.kwargs == {"dim": -1}
+
+
+def test_keyword_arguments_reach_the_constructor():
+    class Axis(PReLU):
+        def __init__(self, channels, init=0.25, dim=1):
+            super().__init__(channels, init)
+            self.dim = dim
+
     c = case()
-    assert plain.decode(plain.encode(c)).args == (3,)
+    outcome = probe_module(Axis, ModuleCase(c.args, c.x, c.params, c.dout, {"dim": 1}))
+    assert outcome.error is None
+    assert probe_module(PReLU, ModuleCase(c.args, c.x, c.params, c.dout, {"dim": 1})).error.startswith(
+        "constructing it failed: TypeError")
 
 
 def test_a_float64_case_runs_the_module_in_float64():
     outcome = probe_module(PReLU, case(dtype=np.float64))
     assert outcome.output_dtype == "float64" and outcome.error is None
-
-
-def test_the_probe_records_submodules_and_autograd_operations_even_those_made_in_forward():
-    class Borrowing(nn.Module):
-        def __init__(self, channels):
-            super().__init__()
-            self.weight = nn.Parameter(torch.full((channels,), 0.25))
-
-        def forward(self, x):
-            self.inner = nn.PReLU(x.shape[1])
-            return F.prelu(x, self.weight)
-
-    outcome = probe_module(Borrowing, case())
-    assert "PreluKernelBackward0" in outcome.operations
-    assert "torch.nn.modules.activation.PReLU" in outcome.classes
 
 
 @pytest.mark.parametrize("cls, message", [
@@ -155,6 +154,31 @@ def test_a_misconception_that_errs_where_the_student_errs_still_matches():
     assert _verdict(LastAxis, cases, [last_axis]) == "PReLU: last axis"
 
 
+def test_outcomes_computed_for_other_inputs_fail():
+    """The reference's own outcomes, but for the inputs of another seed: what a forger without the grader's
+    inputs could hand back."""
+    cases, others = [case(seed=1), case(seed=2)], [case(seed=3), case(seed=4)]
+    forged = [function_outcome(reference, c) for c in others]
+    assert compare_module("PReLU", cases, judges.roundtrip(forged), reference) is not None
+    assert compare_module("PReLU", cases, [function_outcome(reference, c) for c in cases], reference) is None
+
+
+@pytest.mark.parametrize("forged", [
+    None, "pass", 10**400, [], [10**400, 10**400], {"output": 10**400},
+    [ModuleOutcome(output=10**400), ModuleOutcome()],                          # an int where an array goes
+    [ModuleOutcome(output=np.zeros((4, 3, 5), np.float32)), ModuleOutcome()],  # float32: no probe writes it
+    [ModuleOutcome(param_shapes={"weight": ("3",)}), ModuleOutcome()],
+    [ModuleOutcome(param_grads={"weight": "all right"}), ModuleOutcome()],
+    [ModuleOutcome(error=10**400), ModuleOutcome()],
+])
+def test_malformed_or_forged_outcomes_fail_without_raising(forged):
+    cases = [case(seed=1), case(seed=2)]
+    message = compare_module("PReLU", cases, forged, reference)
+    assert isinstance(message, str) and message.startswith("PReLU: ")
+    assert all(o.error == MALFORMED or o.error is None for o in outcomes_of(forged, 2))
+    assert not readable(forged)
+
+
 def test_record_forward_counts_a_shared_module_once_per_call():
     shared = nn.ReLU()
     model = nn.Sequential(nn.Linear(2, 3), shared, nn.Linear(3, 3), shared)
@@ -165,16 +189,66 @@ def test_record_forward_counts_a_shared_module_once_per_call():
     assert not any(m._forward_hooks for m in model.modules())  # the hooks are gone
 
 
-def test_train_and_inspect_hands_plain_data_from_the_trained_model():
-    data = moons(n=200, seed=0)
+def _net(activation=nn.ReLU):
+    return nn.Sequential(nn.Linear(3, 4), activation(), nn.Linear(4, 2))
 
-    def build():
-        return nn.Sequential(nn.Linear(2, 8), PReLU(8), nn.Linear(8, 2))
 
-    outcome, slopes = train_and_inspect(build, data, 3, 1e-2, seed=0,
-                                        inspect=lambda m: m[1].weight.detach().numpy().copy())
-    assert outcome.error is None and slopes.shape == (8,) and not np.allclose(slopes, 0.25)
-    failed, nothing = train_and_inspect(lambda: 1 / 0, data, 1, 1e-2, seed=0, inspect=lambda m: 1)
-    assert "ZeroDivisionError" in failed.error and nothing is None
-    broken, nothing = train_and_inspect(build, data, 1, 1e-2, seed=0, inspect=lambda m: m.missing)
-    assert broken.error.startswith("inspecting the trained model failed: AttributeError") and nothing is None
+def test_loaded_output_runs_the_network_with_exactly_the_graders_weights():
+    rng = np.random.default_rng(0)
+    params = {"0.weight": rng.normal(size=(4, 3)), "0.bias": rng.normal(size=4), "2.weight": rng.normal(size=(2, 4)),
+              "2.bias": rng.normal(size=2)}
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    outcome = loaded_output(_net, params, x)
+    h = np.maximum(x @ params["0.weight"].T + params["0.bias"], 0)
+    assert np.allclose(outcome.output, h @ params["2.weight"].T + params["2.bias"], atol=1e-5)
+    assert "parameters the network should not have: 1.weight" in loaded_output(
+        lambda: _net(lambda: nn.PReLU()), params, x).error
+    assert "no nn.Parameter named '2.weight'" in loaded_output(
+        lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU()), params, x).error
+    assert loaded_output(lambda: "net", params, x).error == "it built a str, not a torch nn.Module"
+
+
+class Maxout(nn.Module):
+    def __init__(self, in_features, out_features, k=2):
+        super().__init__()
+        self.in_features, self.out_features, self.k = in_features, out_features, k
+        self.linear = nn.Linear(in_features, out_features * k)
+
+    def forward(self, x):
+        return self.linear(x).unflatten(-1, (self.out_features, self.k)).max(dim=-1).values
+
+
+def test_a_sequential_is_described_and_run_with_seeded_weights_like_the_hosts_reference():
+    x = np.random.default_rng(1).normal(size=(6, 5)).astype(np.float32)
+    layers, outcome = run_with_weights(lambda: nn.Sequential(Maxout(5, 4, 3), nn.Linear(4, 2)), Maxout, 7, x)
+    assert layers == [LayerSpec("Maxout", "Maxout", (5, 4, 3)), LayerSpec("Linear", "Linear", (4, 2))]
+    reference_net = nn.Sequential(course_nn.Maxout(5, 4, 3), nn.Linear(4, 2))
+    with torch.no_grad():
+        for param, value in zip(reference_net.parameters(), seeded_parameters(7, layers), strict=True):
+            param.copy_(torch.as_tensor(value))
+        assert np.allclose(outcome.output, reference_net(torch.as_tensor(x)).numpy(), atol=1e-5)
+    assert describe(nn.Sequential(nn.ReLU()), Maxout) == [LayerSpec("Other", "ReLU")]
+    assert describe(nn.Linear(2, 2), Maxout) is None
+    layers, narrow = run_with_weights(lambda: nn.Sequential(_Narrow(5, 4, 3)), Maxout, 7, x)
+    assert "a layer has a parameter of shape (4, 5) where (12, 5) was expected" in narrow.error
+
+
+class _Narrow(Maxout):
+    def __init__(self, in_features, out_features, k=2):
+        super().__init__(in_features, out_features, k)
+        self.linear = nn.Linear(in_features, out_features)
+
+
+@pytest.mark.parametrize("spec", [
+    LayerSpec("Maxout", "Maxout", (10**400, 2, 2)), LayerSpec("Linear", "Linear", (10**6, 10**6)),
+    LayerSpec("Maxout", "Maxout", (4, 2)), LayerSpec("Other", "ReLU", (3,)), LayerSpec("Linear", "L", (2, "3")),
+    LayerSpec("Maxout", "Maxout", (4, 4, 10**5)), LayerSpec(10**400, "x"),
+])
+def test_a_forged_layer_description_is_refused_before_the_host_builds_anything(spec):
+    assert not judges.roundtrip(spec).readable()
+
+
+def test_seeded_parameters_refuse_a_network_too_large_to_build():
+    with pytest.raises(ValueError, match="too large"):
+        seeded_parameters(0, [LayerSpec("Linear", "Linear", (4096, 4096))] * 2)
