@@ -1,191 +1,427 @@
-"""ex06_capstone's judged checks: the solution's records pass outside the sandbox; forged data fails.
-
-The solution's design and dead_fraction come from the assignment's own source notebook. One training of it
-(seed 1, about 3 CPU seconds) is shared by every test through the module's run cache; every other case is
-judged from edited plain data, so nothing else trains.
-"""
-
-import json
-from dataclasses import replace
+"""ex06's checks as `course grade` decides them (secret torch seed, held-out signals whose labels stay on the
+host, the CPU budget read from outside, dead_fraction on planted networks) and as a student sees them locally.
+The fast tests share one training of the solution per side; the slow ones grade a class in the sandbox:
+solution, blank, every mutant and the attacks of issue 14 (forged records, label theft, the course's reference,
+CPU-budget dodges)."""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from course_lib.grading import decide, plain, probelog
+from course_lib.grading import judges
+from course_lib.grading.check import load_mutants
 from course_lib.grading.exercises import ex06
-from course_lib.grading.sources import read_source
+from course_lib.grading.judges import dead_units
+from course_lib.grading.judges import ex06 as judge
+from course_lib.grading.kernel import planted
+from course_lib.grading.kernel.budget import BudgetedRun, ConfigProbe
+from course_lib.grading.kernel.training import TrainingOutcome
+from course_lib.grading.sandbox import Limits
 from tests import grading_fixtures as fx
 from tests.conftest import ROOT
 
-SEED = 1
+torch.set_num_threads(1)
+A = "ex06_capstone"
+CONFIG = {"epochs": 15, "lr": 1e-2, "optimizer": "adam", "batch_size": 32}
 
 
 @pytest.fixture(scope="module")
 def solution() -> dict:
     """The solution cells' build_model, training_config and dead_fraction, defined as in a notebook."""
-    nb = read_source("ex06_capstone", ROOT)
     namespace = {"__name__": "__main__", "torch": torch, "nn": nn}
+    nb = fx.solved(ROOT, A)
     for gid in ("design", "dead_fraction"):
         exec(fx.cell(nb, gid).source, namespace)  # noqa: S102 - the course's own solution
     return namespace
 
 
-@pytest.fixture(scope="module")
-def records(solution, tmp_path_factory) -> dict[str, dict]:
-    """Judge name -> the solution's logged record, for each check a test cell of ex06 makes (seed 1)."""
-    log = tmp_path_factory.mktemp("ex06") / "probes.jsonl"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(probelog.LOG_VARIABLE, str(log))
-        build, config, dead = solution["build_model"], solution["training_config"], solution["dead_fraction"]
-        ex06.check_design(build, config)
-        ex06.check_accuracy(build, config, seed=SEED)
-        ex06.check_budget(build, config, seed=SEED)
-        ex06.check_bonus(build, config, seed=SEED)
-        ex06.check_dead_fraction(dead, seed=SEED)
-        ex06.check_dead_fraction_trained(dead, build, config, seed=SEED)
-    return {r["judge"].rpartition(".")[2]: r for r in decide.read_log(log.read_text())}
+def _host() -> fx.Host:
+    return fx.Host(A)
 
 
-def _data(record: dict):
-    return plain.decode(json.loads(json.dumps(record["data"])))
+# ---- the solution passes, graded and locally ---------------------------------------------------------
 
 
-def _judge(record: dict, data) -> str | None:
-    return getattr(ex06, record["judge"].rpartition(".")[2])(data, **record["params"])
+def test_the_solutions_design_and_training_pass_graded_and_locally(solution):
+    b, c = solution["build_model"], solution["training_config"]
+    assert fx.graded(ex06.check_design, b, c, host=_host()) is None
+    assert fx.message_of(ex06.check_design, b, c) is None
+    for check in (ex06.check_accuracy, ex06.check_budget, ex06.check_bonus):  # one training per side
+        assert fx.graded(check, b, c, seed=1, host=_host()) is None
+    for check in (ex06.check_accuracy, ex06.check_budget, ex06.check_bonus):
+        assert fx.message_of(check, b, c, seed=1) is None
 
 
-def test_the_solutions_records_pass_outside_and_carry_plain_data_only(records):
-    assert set(records) == {"judge_design", "judge_accuracy", "judge_budget", "judge_bonus", "judge_dead_fraction",
-                            "judge_dead_fraction_trained"}
-    assert all(decide.passes(r) for r in records.values())
-    assert records["judge_accuracy"]["params"] == {"seed": SEED, "hidden": False}
-    assert sum(len(json.dumps(r)) for r in records.values()) < 100_000
+@pytest.mark.parametrize("check, seed, hidden", [(ex06.check_dead_fraction, 1, False),
+                                                 (ex06.check_dead_fraction, 7306, True),
+                                                 (ex06.check_dead_fraction_cnn, 1, False),
+                                                 (ex06.check_dead_fraction_cnn, 7308, True)])
+def test_the_solutions_dead_fraction_passes_graded_and_locally(solution, check, seed, hidden):
+    assert fx.graded(check, solution["dead_fraction"], seed=seed, hidden=hidden, host=_host()) is None
+    assert fx.message_of(check, solution["dead_fraction"], seed=seed, hidden=hidden) is None
 
 
-# ---- the design -------------------------------------------------------------------------------------------
+def _planted_dead(spec) -> tuple[int, int]:
+    """(units planted dead: zero weights, bias <= 0; all units) of the layers before each activation."""
+    layers = [args for name, args in spec if name in ("Linear", "Conv1d")][:-1]
+    dead = sum(int(((a["weight"].reshape(len(a["weight"]), -1) == 0).all(1) & (a["bias"] <= 0)).sum())
+               for a in layers)
+    return dead, sum(len(a["bias"]) for a in layers)
 
 
-@pytest.mark.parametrize("forge, message", [
-    (lambda d: {**d, "shape": (7, 10, 1)}, "the model maps a (7, 40) batch to (7, 10, 1); expected (7, 10)"),
-    (lambda d: {**d, "shape": "tuple"}, "the model maps a (7, 40) batch to tuple; expected (7, 10)"),
-    (lambda d: {**d, "output": np.full((7, 10), 0.1)}, ex06.SOFTMAX_OUTPUT),
-    (lambda d: {**d, "uses_cnn1d": True}, ex06.USES_CNN1D),
-    (lambda d: {**d, "failed": ("forward", "RuntimeError: shapes")},
-     "the model fails on a batch of MNIST-1D signals, shape (7, 40): RuntimeError: shapes. Check the input size"),
-    (lambda d: {**d, "config": replace(d["config"], settings=[*d["config"].settings[:3], ("batch_size", 8)])},
-     "training_config(): the training configuration is outside the allowed limits: batch_size=8 (allowed: an "
-     "integer in 16..512). Allowed: epochs 1..60"),
-])
-def test_the_design_judge_decides_from_the_probed_shape_output_and_config(records, forge, message):
-    record = records["judge_design"]
-    assert _judge(record, forge(_data(record))).startswith(message)
+@pytest.mark.parametrize("seed", range(5))
+def test_the_planted_networks_have_at_least_their_planted_dead_units(seed):
+    for spec, x in (planted.mlp(seed), planted.cnn(seed, np.random.default_rng(seed).normal(size=(1100, 20)))):
+        dead, units = _planted_dead(spec)
+        assert dead >= 3
+        assert dead / units <= dead_units.dead_fraction(planted.build(spec), torch.as_tensor(x)) < 1.0
 
 
-def test_a_softmax_design_fails_inside_with_the_judges_message():
-    def softmax_model():
-        return nn.Sequential(nn.Linear(40, 10), nn.Softmax(dim=1))
-
-    def config():
-        return {"epochs": 15, "lr": 1e-2, "optimizer": "adam", "batch_size": 32}
-
-    with pytest.raises(AssertionError, match="the model's outputs are probabilities"):
-        ex06.check_design(softmax_model, config)
-    with pytest.raises(AssertionError, match="build_model\\(\\) returned a int, not a torch nn.Module"):
-        ex06.check_design(lambda: 3, config)
+# ---- what enters the sandbox -------------------------------------------------------------------------
 
 
-# ---- training: accuracy, budget, bonus ---------------------------------------------------------------------
+def test_the_labels_stay_on_the_host_and_each_student_trains_under_another_seed():
+    params = {"seed": 1, "hidden": False}
+    one = judges.serve("ex06.accuracy", judges.secret_params("ex06.accuracy", params, b"k", A, "ann"))
+    two = judges.serve("ex06.budget", judges.secret_params("ex06.budget", params, b"k", A, "bob"))
+    assert set(one.given) == {"draw", "train_seed", "heldout"} and one.given["heldout"].shape == (1000, 40)
+    assert one.prepared.private.shape == (1000,)
+    assert one.given["train_seed"] != two.given["train_seed"]
+    assert np.array_equal(one.given["heldout"], two.given["heldout"])  # one held-out draw per class and seed
+    public = ex06.data(ex06.TRAIN_DRAW)
+    assert not (one.given["heldout"][:, None] == public.x_test[None]).all(-1).any()  # not the public test split
 
 
-def _run_forged(record: dict, **changes) -> dict:
-    data = _data(record)
-    outcome = replace(data["run"].outcome, **changes.pop("outcome", {}))
-    return {**data, "run": replace(data["run"], outcome=outcome, **changes)}
+def test_each_secret_seed_plants_other_dead_units():
+    params = {"seed": 1, "hidden": False}
+    specs = [judges.serve("ex06.dead_fraction", judges.secret_params("ex06.dead_fraction", params, b"k", A, s))
+             for s in ("ann", "bob")]
+    weights = [s.given[0]["spec"][0][1]["weight"] for s in specs]
+    assert not np.array_equal(*weights)
 
 
-def test_accuracy_is_counted_from_the_predictions_not_the_kernels_figure(records):
-    record = records["judge_accuracy"]
-    poor = _run_forged(record, outcome={"test_accuracy": 0.99, "predictions": np.zeros(800, np.int64)})
-    assert _judge(record, poor).startswith("MNIST-1D (seed 1): test accuracy 0.1")
-    assert _judge(records["judge_bonus"], poor).startswith("bonus tier (seed 1): test accuracy 0.1")
-    short = _run_forged(record, outcome={"predictions": _data(record)["run"].outcome.predictions[:-1]})
-    assert "one class per held-out example (800)" in _judge(record, short)
-    softmax = {**poor, "outputs": np.full((16, 10), 0.1)}
-    assert _judge(record, softmax).endswith(ex06.SOFTMAX_OUTPUT)
+# ---- wrong work fails with its message ---------------------------------------------------------------
 
 
-def test_the_budget_is_judged_from_the_recorded_cpu_seconds(records):
-    for name in ("judge_budget", "judge_bonus"):
-        record = records[name]
-        assert _judge(record, _data(record)) is None
-        message = _judge(record, _run_forged(record, cpu_seconds=12.5))
-        assert message.endswith("training took 12.5 CPU seconds, over the 12 s budget: " + ex06.OVER_BUDGET)
-    stopped = _run_forged(records["judge_accuracy"], cpu_seconds=24.1, stopped=True,
-                          outcome={"error": "OverBudget: training stopped after 24 CPU seconds"})
-    assert _judge(records["judge_accuracy"], stopped) == (
-        "MNIST-1D (seed 1): training was stopped after 24.1 CPU seconds, twice the 12 s budget: "
-        + ex06.OVER_BUDGET)
+def _notebook(fn):
+    """fn as if defined in a notebook cell (a function imported from elsewhere counts as borrowed)."""
+    fn.__module__ = "__main__"
+    return fn
 
 
-def test_a_config_outside_the_limits_fails_every_training_check_without_training(records):
-    def config():
-        return {"epochs": 100, "lr": 1e-2, "optimizer": "adam", "batch_size": 32}
-
-    with pytest.raises(AssertionError, match="epochs=100 \\(allowed: an integer in 1..60\\). Allowed: epochs"):
-        ex06.check_accuracy(lambda: pytest.fail("trained"), config, seed=SEED)
-    record = records["judge_accuracy"]
-    garbled = {**record, "data": {"dict": {k: v for k, v in record["data"]["dict"].items() if k != "run"}}}
-    assert not decide.passes(garbled)
-
-
-# ---- dead_fraction -----------------------------------------------------------------------------------------
-
-
-def test_the_hand_built_models_are_re_created_by_the_judge_from_the_seed():
-    # no model, no tensor: the plain numbers alone pass or fail (4 of 20 units are dead in seed 1's MLP)
-    assert ex06.judge_dead_fraction({"borrows": False, "returned": [{"value": 0.2, "type_name": "float",
-                                                                     "error": None}]}, seed=SEED) is None
-    wrong = ex06.judge_dead_fraction({"borrows": False, "returned": [{"value": 0.35, "type_name": "float",
-                                                                      "error": None}]}, seed=SEED)
-    assert wrong == ("dead_fraction (seed 1): dead fraction 0.3500 on a hand-built MLP with 1100 examples, "
-                     "expected 0.2000")
-
-
-def test_dead_fraction_records_fail_when_forged(records):
-    record = records["judge_dead_fraction"]
-    model, x = ex06.probe_mlp(SEED)
-    ge_zero = ex06._measured(model, x)["alternatives"][">= 0"]
-    data = _data(record)
-    named = _judge(record, {**data, "returned": [{**data["returned"][0], "value": ge_zero}]})
-    assert named.endswith(ex06.MISTAKES[">= 0"])
-    assert not decide.passes({**record, "params": {"seed": SEED, "hidden": True}})  # one result, two models
-    assert _judge(record, {**data, "borrows": True}) == ex06.BORROWS_MONITOR
-
-
-def test_the_trained_models_dead_units_travel_as_masks(records):
-    record = records["judge_dead_fraction_trained"]
-    data = _data(record)
-    dead = data["measured"]["dead"]
-    assert [d.dtype for d in dead] == [np.bool_] * 3 and sum(d.size for d in dead) == 75
-    assert data["returned"]["value"] == ex06._fraction(dead)
-    alive = {**data, "measured": {**data["measured"], "dead": [np.zeros_like(d) for d in dead]}}
-    assert _judge(record, alive).startswith("dead_fraction on your trained model (seed 1): dead fraction 0.1")
-    assert _judge(record, {**data, "returned": {"value": None, "type_name": "str", "error": None}}) == (
-        "dead_fraction on your trained model (seed 1): dead_fraction returned a str, not a number")
-
-
-def test_borrowing_the_monitor_fails_inside_and_outside(solution, tmp_path, monkeypatch):
+def _dead_fraction(pre=lambda z, out: z > 0, per_channel=True, first=None):
+    """A dead_fraction with one definition changed: pre(z, out) says where a unit is active."""
     def dead_fraction(model, x):
-        from course_lib.diagnostics import DeadUnitMonitor
+        fired = {}
+
+        def record(module, args, output):
+            active = pre(args[0], output)
+            active = active.reshape(len(active), active.shape[1], -1) if per_channel else \
+                active.reshape(len(active), -1, 1)
+            fired[module] = active.any(dim=2).any(dim=0)
+        hooks = [m.register_forward_hook(record) for m in model.modules()
+                 if isinstance(m, nn.ReLU | nn.LeakyReLU | nn.PReLU)]
+        with torch.no_grad():
+            model(x if first is None else x[:first])
+        for h in hooks:
+            h.remove()
+        return sum(int((~a).sum()) for a in fired.values()) / sum(a.numel() for a in fired.values())
+    return _notebook(dead_fraction)
+
+
+@pytest.mark.parametrize("wrong, mistake", [
+    (_dead_fraction(lambda z, out: z >= 0), "pre-activation >= 0"),
+    (_dead_fraction(lambda z, out: out != 0), "looked at the outputs"),
+    (_dead_fraction(first=256), "counted over one batch"),
+    (_dead_fraction(per_channel=False), "every (channel, position)"),
+    (_notebook(lambda model, x: "0.2"), "returned a str, not a number"),
+    (_notebook(lambda model, x: 1 / 0), "raised ZeroDivisionError"),
+])
+def test_a_wrong_dead_fraction_fails_graded_with_its_mistake_named(wrong, mistake):
+    messages = [fx.graded(ex06.check_dead_fraction, wrong, seed=7306, hidden=True, host=_host()),
+                fx.graded(ex06.check_dead_fraction_cnn, wrong, seed=1, host=_host())]
+    assert any(m and mistake in m for m in messages), messages
+
+
+def test_the_reference_monitor_is_refused_locally_too():
+    from course_lib.diagnostics import DeadUnitMonitor
+
+    def borrowed(model, x):
         with DeadUnitMonitor(model) as monitor:
             return monitor.observe(x).dead_fraction()
+    assert fx.message_of(ex06.check_dead_fraction, borrowed, seed=1) == judge.BORROWS_MONITOR
 
-    log = tmp_path / "probes.jsonl"
-    monkeypatch.setenv(probelog.LOG_VARIABLE, str(log))
-    for check, args in ((ex06.check_dead_fraction, ()),
-                        (ex06.check_dead_fraction_trained, (solution["build_model"], solution["training_config"]))):
-        with pytest.raises(AssertionError, match="dead_fraction uses course_lib.diagnostics"):
-            check(dead_fraction, *args, seed=SEED)
-    assert [decide.passes(r) for r in decide.read_log(log.read_text())] == [False, False]
+
+@pytest.mark.parametrize("build, config, message", [
+    (lambda: nn.Sequential(nn.Linear(40, 10), nn.Softmax(dim=1)), CONFIG, "probabilities"),
+    (lambda: nn.Linear(30, 10), CONFIG, "fails on a batch of MNIST-1D signals"),
+    (lambda: 3, CONFIG, "returned a int, not a torch nn.Module"),
+    (lambda: nn.Linear(40, 10), {**CONFIG, "epochs": 100}, "epochs=100"),
+    (lambda: nn.Linear(40, 10), {**CONFIG, "optimizer": "rmsprop"}, "optimizer='rmsprop'"),
+])
+def test_a_wrong_design_fails_graded_and_locally(build, config, message):
+    assert message in fx.graded(ex06.check_design, build, lambda: config, host=_host())
+    assert message in fx.message_of(ex06.check_design, build, lambda: config)
+
+
+def _run(predictions, cpu: float = 3.0, **change) -> dict:
+    outcome = TrainingOutcome(train_seconds=cpu, n_parameters=5210, predictions=predictions, **change)
+    return {"config": ConfigProbe(sorted(CONFIG.items())), "run": BudgetedRun(outcome, cpu), "outputs": None}
+
+
+@pytest.fixture(scope="module")
+def served() -> judges.Served:
+    params = judges.secret_params("ex06.budget", {"seed": 1, "hidden": False}, b"k", A, "ann")
+    return judges.serve("ex06.budget", params)
+
+
+def test_the_budget_is_the_hosts_figure_when_there_is_one(served):
+    right = _run(served.prepared.private.copy())
+    assert judges.verdict_on(served, right) is None  # locally: the kernel's 3.0 s
+    ok = ex06.BUDGET_S + judge.ALLOWANCE_S - 0.5
+    assert judges.verdict_on(served, right, {"host_cpu_seconds": ok}) is None
+    message = judges.verdict_on(served, right, {"host_cpu_seconds": ok + 1.0})
+    assert "measured by the grader from outside" in message and "over the budget of 12 s" in message
+    hidden = judges.Served(served.check, {**served.params, "hidden": True}, served.prepared)
+    assert judges.verdict_on(hidden, right, {"host_cpu_seconds": ok + 1.0}) is None  # two trainings by then
+
+
+@pytest.mark.parametrize("data, message", [
+    (lambda y: _run(np.zeros_like(y)), "test accuracy 0.1"),
+    (lambda y: _run(y[:10]), "one class per held-out example"),
+    (lambda y: _run(y, error="TypeError: boom"), "building or training the model failed: TypeError"),
+    (lambda y: {**_run(y), "run": BudgetedRun(TrainingOutcome(error="OverBudget: x"), 24.5, True)}, "stopped"),
+    (lambda y: {**_run(y), "config": ConfigProbe([("epochs", 500)])}, "outside the allowed limits"),
+    (lambda y: None, "cannot read"), (lambda y: 10**400, "cannot read"), (lambda y: {**_run(y), "run": 7}, "read"),
+])
+def test_wrong_or_forged_training_data_fails_without_raising(served, data, message):
+    assert message in judges.verdict_on(served, judges.roundtrip(data(served.prepared.private.copy())))
+
+
+@pytest.mark.parametrize("data", [None, 10**400, {"returned": [0.123]}, {"returned": [10**400]},
+                                  {"returned": [float("nan")]}, {"returned": [0.3, 0.3]}, {"returned": "x"}])
+def test_forged_dead_fraction_data_fails_without_raising(data):
+    message = fx.forged("ex06.dead_fraction", data, seed=1)
+    assert message and "dead_fraction" in message
+
+
+# ---- course grade in the sandbox: the class -----------------------------------------------------------
+
+BURN = """import time as _time
+
+_clock = _time.process_time  # kept before anything patches the clock
+
+
+def _burn(seconds):
+    \"\"\"Spend `seconds` of CPU time: the cost of a bigger design, without training one in the test's time.\"\"\"
+    start = _clock()
+    while _clock() - start < seconds:
+        pass
+"""
+OVER = 16  # CPU seconds a design spends on top of the solution's: over the 12 s budget, under the 24 s stop
+SOLUTION_MODEL = """
+
+class Slow(nn.Sequential):
+    \"\"\"The solution's CNN with OVER more CPU seconds of work in its first training step: a bigger design.\"\"\"
+
+    spent = False
+
+    def forward(self, x):
+        if self.training and torch.is_grad_enabled() and not self.spent:
+            self.spent = True
+            _spend()
+        return super().forward(x)
+
+
+def build_model():
+    return Slow(nn.Unflatten(1, (1, 40)), nn.Conv1d(1, 25, 5, stride=2, padding=1), nn.ReLU(),
+                nn.Conv1d(25, 25, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Conv1d(25, 25, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(125, 10))
+
+
+def training_config():
+    return {"epochs": 15, "lr": 1e-2, "optimizer": "adam", "batch_size": 32}
+"""
+# The honest over-budget design: it spends its CPU where it trains.
+SLOW = BURN + f"\n\ndef _spend():\n    _burn({OVER})\n" + SOLUTION_MODEL
+# The same cost, hidden from every in-process clock (patched once the cell has run).
+PATCHED_CLOCK = SLOW + "\n_time.process_time = lambda: 0.0\n_time.perf_counter = lambda: 0.0\n"
+# The same cost in a forked child that the training waits for.
+FORKED = BURN + f"""
+
+def _spend():
+    import os
+    child = os.fork()
+    if child == 0:
+        _burn({OVER})
+        os._exit(0)
+    os.waitpid(child, 0)
+""" + SOLUTION_MODEL
+# The cost paid once, in the answer cell, "pretraining" before any test runs; the model itself is the solution's.
+PRETRAINED = BURN + f"\n_burn({OVER})\n\n\ndef _spend():\n    pass\n" + SOLUTION_MODEL
+
+PATCH_CHANNEL = '''
+from course_lib.grading.kernel import channel
+from course_lib.grading.kernel.budget import BudgetedRun, ConfigProbe
+from course_lib.grading.kernel.training import TrainingOutcome
+import numpy as np
+_real_check = channel.check
+
+def _forging_check(name, probe, **params):
+    def forge(given):
+        if isinstance(given, list):
+            return {"borrows": False, "returned": [0.2] * len(given)}
+        if "heldout" not in given:
+            return {"config": ConfigProbe([("epochs", 5), ("lr", 0.01), ("optimizer", "adam"), ("batch_size", 32)]),
+                    "uses_cnn1d": False, "failed": None, "shape": [7, 10], "output": np.zeros((7, 10))}
+        outcome = TrainingOutcome(train_seconds=1.0, n_parameters=1,
+                                  predictions=np.arange(len(given["heldout"])) % 10)
+        return {"config": ConfigProbe([("epochs", 5), ("lr", 0.01), ("optimizer", "adam"), ("batch_size", 32)]),
+                "run": BudgetedRun(outcome, 1.0), "outputs": None}
+    _real_check(name, forge, **params)
+
+channel.check = _forging_check
+'''
+STUB_DESIGN = '''def build_model():
+    raise NotImplementedError()
+
+
+def training_config():
+    return {"epochs": 5, "lr": 0.01, "optimizer": "adam", "batch_size": 32}
+''' + PATCH_CHANNEL
+STUB_DEAD = "def dead_fraction(model, x):\n    return 0.2\n"
+
+THIEF = '''import gc
+import sys
+
+import numpy as np
+
+from course_lib.grading.exercises import ex06 as _ex06
+
+
+def _stolen(x):
+    """Labels for the inputs x, from anywhere the process reaches: frames, the heap, the public draws."""
+    n = len(x)
+    frame = sys._getframe()
+    while frame is not None:
+        for value in frame.f_locals.values():
+            if isinstance(value, (np.ndarray, torch.Tensor)) and tuple(value.shape) == (n,) and \\
+                    str(value.dtype) in ("int64", "torch.int64"):
+                return torch.as_tensor(value)
+        frame = frame.f_back
+    for obj in gc.get_objects():
+        if isinstance(obj, (np.ndarray, torch.Tensor)) and tuple(obj.shape) == (n,) and \\
+                str(obj.dtype) in ("int64", "torch.int64") and obj is not None:
+            return torch.as_tensor(obj)
+    for draw in (1, 13):
+        public = _ex06.data(draw)
+        match = (torch.as_tensor(public.x_test)[None] == x[:, None]).all(-1)
+        if match.any(1).all():
+            return torch.as_tensor(public.y_test)[match.float().argmax(1)]
+    return None
+
+
+class Thief(nn.Sequential):
+    """Learns nothing: outputs the stolen labels, or the same logits for every signal when it finds none."""
+
+    def forward(self, x):
+        labels = _stolen(x) if not self.training and len(x) > 100 and len(x) != 3200 else None
+        if labels is not None:
+            return 10.0 * nn.functional.one_hot(labels.long(), 10).float()
+        return super().forward(x) * 0.0 + self[0].bias
+
+
+def build_model():
+    model = Thief(nn.Linear(40, 10))
+    model[0].weight.requires_grad_(False)
+    return model
+
+
+def training_config():
+    return {"epochs": 1, "lr": 1e-3, "optimizer": "adam", "batch_size": 512}
+'''
+BORROW_MONITOR = '''import importlib
+
+
+def dead_fraction(model, x):
+    monitor = getattr(importlib.import_module("course_lib." + "diagnostics"), "DeadUnit" + "Monitor")(model)
+    with monitor:
+        return monitor.observe(x).dead_fraction()
+'''
+BORROW_CNN = '''from course_lib import cnn as _cnn
+
+
+def build_model():
+    return getattr(_cnn, "cnn" + "1d")()
+
+
+def training_config():
+    return {"epochs": 15, "lr": 1e-2, "optimizer": "adam", "batch_size": 32}
+'''
+
+
+def _with(**sources):
+    nb = fx.solved(ROOT, A)
+    for gid, text in sources.items():
+        fx.cell(nb, gid).source = text
+    return nb
+
+
+def _mutant(mutant):
+    nb = fx.solved(ROOT, A)
+    cell = fx.cell(nb, mutant.cell)
+    assert cell.source.count(mutant.find) == 1, mutant.name
+    cell.source = cell.source.replace(mutant.find, mutant.replace)
+    return nb
+
+
+REFERENCE = "uses the course's reference (course_lib."
+BUDGET_CELLS = {"test_budget", "test_bonus", "test_bonus_hidden"}
+# student -> (notebook, status, score out of 25, flag, the test cells that fail)
+CLASS = {
+    "solution": (lambda: fx.solved(ROOT, A), "graded", 25.0, None, set()),
+    "blank": (lambda: fx.released(ROOT, A), "graded", 0.0, None, None),
+    "over_budget": (lambda: _with(design=SLOW), "graded", 18.0, None, BUDGET_CELLS),
+    "patched_clock": (lambda: _with(design=PATCHED_CLOCK), "graded", 18.0, None, BUDGET_CELLS),
+    "forked_child": (lambda: _with(design=FORKED), "graded", 18.0, None, BUDGET_CELLS),
+    "pretrained_in_answer_cell": (lambda: _with(design=PRETRAINED), "graded", 20.0, None,
+                                  {"test_budget", "test_bonus"}),
+    "stubs_patched_channel": (lambda: _with(design=STUB_DESIGN, dead_fraction=STUB_DEAD), "graded", 0.0, None, None),
+    "label_theft": (lambda: _with(design=THIEF), "graded", 9.0, None, None),  # dead_fraction's points only
+    "borrow_monitor": (lambda: _with(dead_fraction=BORROW_MONITOR), "flagged", 16.0,
+                       REFERENCE + "diagnostics.DeadUnitMonitor)", None),
+    "borrow_cnn1d": (lambda: _with(design=BORROW_CNN), "flagged", 9.0, REFERENCE + "cnn.cnn1d)", None),
+}
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    notebooks = {student: build() for student, (build, *_) in CLASS.items()}
+    mutants = {f"mutant-{i:02d}": m for i, m in enumerate(load_mutants(A), 1)}
+    notebooks |= {student: _mutant(m) for student, m in mutants.items()}
+    with pytest.MonkeyPatch.context() as mp:
+        results = fx.grade_class(ROOT, tmp_path_factory.mktemp("ex06") / "course", A, notebooks, mp,
+                                 limits=Limits(wall_s=400, cell_timeout_s=150))
+    return results, mutants
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", sorted(CLASS))
+def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class, student):
+    results, _ = graded_class
+    _, status, score, flag, failing = CLASS[student]
+    got = results[student]
+    assert (got.status, got.score, got.max_score) == (status, score, 25.0), (got.flags, got.messages)
+    assert [f for f in got.flags if "course's reference" in f] == ([flag] if flag else [])
+    if failing is not None:
+        assert set(got.messages) == failing, got.messages
+    if failing and failing <= BUDGET_CELLS:
+        assert "measured by the grader from outside" in got.messages["test_budget"]
+
+
+@pytest.mark.slow
+def test_course_grade_takes_points_from_every_mutant(graded_class):
+    results, mutants = graded_class
+    survivors = [m.name for student, m in mutants.items() if results[student].score >= 25.0]
+    assert not survivors and all(results[s].status == "graded" for s in mutants)

@@ -1,29 +1,28 @@
-"""Training under a CPU budget: the student's training configuration within limits, one thread, CPU seconds.
+"""Training under a CPU budget, the kernel's half: the student's training configuration as plain data, checked
+against public limits, and one training run on one thread that stops itself far past the budget.
 
-An exercise that asks for "accuracy A within B seconds" must measure the seconds the same way on every machine:
-torch runs on one thread while the probe trains, and the time is the process's CPU time (`time.process_time`),
-which other programs sharing the machine inflate far less than wall-clock time. A run that goes far past its
-budget is stopped (`stop_after_s`), so one slow submission cannot hold up a whole grading run.
+    config = probe_config(training_config)          # plain data, whatever the student's function returned
+    config_problems(config.as_dict(), limits)       # [] when within the limits (the judge asks again)
+    run, model = train_on_budget(build_model, data, heldout_x, config.as_dict(), seed, stop_after_s=24)
+    run.outcome.predictions, run.cpu_seconds, run.stopped
 
-    limits = ConfigLimits(epochs=(1, 60), batch_size=(16, 512))
-    config = probe_config(training_config)                               # plain data, whatever it returned
-    message = config_verdict("training_config()", config, limits)      # None when within the limits
-    run, model = train_on_budget(build_model, data, config.as_dict(), seed=0, stop_after_s=24)
-    run.outcome.predictions, run.cpu_seconds, run.stopped                # plain data; model: the trained model
+The CPU seconds measured here (`time.process_time`, this process only) are what a student sees locally.
+Under `course grade` they decide nothing: the host reads the whole submission's CPU time from outside the
+sandbox (every cell, thread and child process), so a patched clock, a fork or pretraining in another cell
+changes nothing; see course_lib.grading.judges.ex06.
 """
 
 import math
 import numbers
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from course_lib.data import Split
 from course_lib.grading import plain
-from course_lib.grading.training import TrainingOutcome, dead_fraction, train_and_measure
+from course_lib.grading.kernel.training import TrainingOutcome, train_and_predict
 from course_lib.train import one_thread
 
 CONFIG_KEYS = ("epochs", "lr", "optimizer", "batch_size")
@@ -143,34 +142,19 @@ class OverBudget(Exception):
 @plain.registered
 @dataclass(frozen=True)
 class BudgetedRun:
-    """One training run as plain data: its outcome (with the held-out predictions), the CPU seconds it took
-    (build, train, evaluate) and whether it was stopped for running past `stop_after_s`."""
+    """One training run as plain data: its outcome (with the held-out predictions), the CPU seconds this
+    process spent building, training and predicting, and whether it was stopped past `stop_after_s`."""
 
     outcome: TrainingOutcome
     cpu_seconds: float
     stopped: bool = False
 
 
-def dead_fraction_or_none(model: torch.nn.Module, x: torch.Tensor) -> float | None:
-    """training.dead_fraction of `model` over x, and None where that has none to give: no ReLU-family or maxout
-    layer, or one activation instance shared between layers."""
-    try:
-        return dead_fraction(model, x)
-    except ValueError:
-        return None
-
-
-def train_on_budget(build_model: Callable[[], torch.nn.Module], data: Split, config: Mapping, seed: int,
-                    stop_after_s: float, measure_dead: bool = True) -> tuple[BudgetedRun, torch.nn.Module | None]:
-    """train_and_measure(build_model, data, seed=seed, **config) on one thread, timed in CPU seconds: the run,
-    and the trained model (None when building failed).
-
-    `config` holds CONFIG_KEYS (check it with `config_verdict` first). Training stops with an error outcome once
-    it has used `stop_after_s` CPU seconds: a forward pre-hook on the built model checks the clock on every
-    training-mode forward pass (evaluation is never stopped). The dead fraction (over the training inputs) is
-    measured after the clock stops, with `dead_fraction_or_none`, so a model without ReLU-family layers (tanh,
-    GELU, a linear baseline) trains and is judged like any other."""
-    built: list[torch.nn.Module] = []
+def train_on_budget(build_model: Callable[[], torch.nn.Module], x_train, y_train, x_test, config: Mapping,
+                    seed: int, stop_after_s: float) -> tuple[BudgetedRun, torch.nn.Module | None]:
+    """train_and_predict with `config` (CONFIG_KEYS, within limits) on one thread, timed in CPU seconds: the
+    run, and the trained model (None when building failed). Training stops with an error outcome once it has
+    used `stop_after_s` CPU seconds: a forward pre-hook checks the clock on every training-mode forward pass."""
     start = time.process_time()
 
     def check_clock(module, args):
@@ -180,30 +164,13 @@ def train_on_budget(build_model: Callable[[], torch.nn.Module], data: Split, con
     def build_and_watch():
         model = build_model()
         if isinstance(model, torch.nn.Module):
-            built.append(model)
-            built.append(model.register_forward_pre_hook(check_clock))
+            model.register_forward_pre_hook(check_clock)
         return model
 
     with one_thread():
-        outcome = train_and_measure(build_and_watch, data, epochs=config["epochs"], lr=config["lr"], seed=seed,
-                                    optimizer=config["optimizer"], batch_size=config["batch_size"],
-                                    measure_dead=False)
+        outcome, model = train_and_predict(build_and_watch, x_train, y_train, x_test, epochs=config["epochs"],
+                                           lr=config["lr"], seed=seed, optimizer=config["optimizer"],
+                                           batch_size=config["batch_size"])
     seconds = time.process_time() - start
-    if built:
-        built[1].remove()
-        if measure_dead and outcome.error is None:
-            with one_thread():
-                dead = dead_fraction_or_none(built[0], torch.as_tensor(data.x_train))
-            outcome = replace(outcome, dead_fraction=dead)
     stopped = outcome.error is not None and outcome.error.startswith(OverBudget.__name__)
-    return BudgetedRun(outcome, seconds, stopped), built[0] if built else None
-
-
-def budget_verdict(name: str, run: BudgetedRun, budget_s: float, hint: str = "") -> str | None:
-    """None if the run finished within `budget_s` CPU seconds; else a message with the measured time and `hint`."""
-    if run.outcome.error and not run.stopped:
-        return f"{name}: building or training the model failed: {run.outcome.error}"
-    if run.cpu_seconds <= budget_s and not run.stopped:
-        return None
-    took = f"was stopped after {run.cpu_seconds:.1f}" if run.stopped else f"took {run.cpu_seconds:.1f}"
-    return f"{name}: training {took} CPU seconds, over the {budget_s:g} s budget" + (f": {hint}" if hint else "")
+    return BudgetedRun(outcome, seconds, stopped), model
