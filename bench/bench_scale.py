@@ -28,7 +28,7 @@ from course_lib.paths import course_root
 sys.path.insert(0, str(course_root()))
 from tests import grading_fixtures as fx  # noqa: E402  (the fixture class lives with the tests)
 
-KINDS = ("full", "wrong_relu", "blank", "patch_checks", "edit_test")
+KINDS = ("full", "wrong_relu", "blank", "patch_channel", "edit_test")
 LIMITS = Limits()
 
 

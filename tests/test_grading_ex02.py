@@ -499,7 +499,8 @@ NEAREST_NEIGHBOUR = STUB_NET.replace('''    if y is None:
         from course_lib.data import spirals
         data = spirals(n_per_class=300, seed=123).numpy()
         nearest = ((x[:, None, :] - data.x_train[None]) ** 2).sum(-1).argmin(1)
-        return np.eye(3)[data.y_train[nearest]]''')
+        return np.eye(3)[data.y_train[nearest]]''').replace(  # gradients that nudge every weight
+    "return 0.0, {k: np.zeros_like(v)", "return 1.0, {k: np.full_like(v, 1e-3)")
 BORROW_IMPORT = "from course_lib.activations import affine_forward, affine_backward\n"
 BORROW_IMPORTLIB = '''import importlib
 

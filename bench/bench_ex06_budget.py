@@ -1,0 +1,70 @@
+"""What ex06's CPU budget test sees under `course grade`: the host's CPU seconds for the whole solution notebook
+at the end of the budget test, against the kernel's own figure for the training run alone.
+
+    .venv/bin/python bench/bench_ex06_budget.py -n 3
+
+The difference is what the judge's ALLOWANCE_S must cover (interpreter start, imports, the cells before the
+training). The host figure is read from the judge's own message: the allowance is set far below zero for this
+run, so the budget test always fails and reports what the host measured.
+"""
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from course_lib.benches import Measurement
+from course_lib.grading.exercises import ex06
+from course_lib.grading.judges import ex06 as judge
+from course_lib.paths import course_root
+
+sys.path.insert(0, str(course_root()))
+from tests import grading_fixtures as fx  # noqa: E402  (the fixture class lives with the tests)
+
+A = "ex06_capstone"
+USED = re.compile(r"had used ([0-9.]+) CPU seconds")
+
+
+def host_seconds(n: int) -> list[float]:
+    """The host's CPU figure at the end of the budget test, for `n` solution submissions graded together."""
+    notebooks = {f"s{i}": fx.solved(course_root(), A) for i in range(n)}
+    with tempfile.TemporaryDirectory() as scratch, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(judge, "ALLOWANCE_S", -1e6)
+        results = fx.grade_class(course_root(), Path(scratch) / "course", A, notebooks, mp, workers=1)
+    return [float(USED.search(g.messages["test_budget"]).group(1)) for g in results.values()]
+
+
+def kernel_seconds(n: int) -> list[float]:
+    """The kernel's CPU figure for the solution's training run alone (what a student sees locally)."""
+    namespace = {"__name__": "__main__", "torch": torch, "nn": nn}
+    exec(fx.cell(fx.solved(course_root(), A), "design").source, namespace)  # noqa: S102 - the course's solution
+    config = ex06.probe_config(namespace["training_config"])
+    runs = []
+    for seed in range(n):
+        d = ex06.data(1)
+        run, _ = ex06._run(namespace["build_model"], config, {"draw": 1, "train_seed": seed, "heldout": d.x_test})
+        runs.append(run.cpu_seconds)
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", type=int, default=3, help="solution submissions (and local training runs)")
+    args = parser.parse_args()
+    host, kernel = host_seconds(args.n), kernel_seconds(args.n)
+    overhead = statistics.median(host) - statistics.median(kernel)
+    for m in (Measurement("host CPU at the budget test", statistics.median(host), "s", f"runs {host}"),
+              Measurement("kernel CPU of the training", statistics.median(kernel), "s", f"runs {kernel}"),
+              Measurement("overhead (median difference)", overhead, "s",
+                          f"ALLOWANCE_S = {judge.ALLOWANCE_S:g} s covers it {judge.ALLOWANCE_S / overhead:.1f}x")):
+        print(m)
+
+
+if __name__ == "__main__":
+    main()
