@@ -1,14 +1,13 @@
 """What ex06's CPU budget test sees under `course grade`: the host's CPU seconds for the whole solution notebook
 at the end of the budget test, against the kernel's own figure for the training run alone.
 
-    .venv/bin/python bench/bench_ex06_budget.py -n 3
+    course bench ex06_budget
 
 The difference is what the judge's ALLOWANCE_S must cover (interpreter start, imports, the cells before the
 training). The host figure is read from the judge's own message: the allowance is set far below zero for this
 run, so the budget test always fails and reports what the host measured.
 """
 
-import argparse
 import re
 import statistics
 import sys
@@ -53,18 +52,16 @@ def kernel_seconds(n: int) -> list[float]:
     return runs
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-n", type=int, default=3, help="solution submissions (and local training runs)")
-    args = parser.parse_args()
-    host, kernel = host_seconds(args.n), kernel_seconds(args.n)
+def _listed(values: list[float]) -> str:
+    return ", ".join(f"{v:.1f}" for v in values)
+
+
+def run(quick: bool = False) -> list[Measurement]:
+    """Host and kernel figures for n solution copies (1 when quick), and the overhead the allowance covers."""
+    n = 1 if quick else 3
+    host, kernel = host_seconds(n), kernel_seconds(n)
     overhead = statistics.median(host) - statistics.median(kernel)
-    for m in (Measurement("host CPU at the budget test", statistics.median(host), "s", f"runs {host}"),
-              Measurement("kernel CPU of the training", statistics.median(kernel), "s", f"runs {kernel}"),
-              Measurement("overhead (median difference)", overhead, "s",
-                          f"ALLOWANCE_S = {judge.ALLOWANCE_S:g} s covers it {judge.ALLOWANCE_S / overhead:.1f}x")):
-        print(m)
-
-
-if __name__ == "__main__":
-    main()
+    return [Measurement("host CPU at the budget test's end", statistics.median(host), "s", "runs " + _listed(host)),
+            Measurement("kernel CPU of the training run", statistics.median(kernel), "s", "runs " + _listed(kernel)),
+            Measurement("overhead (difference of medians)", overhead, "s",
+                        f"ALLOWANCE_S = {judge.ALLOWANCE_S:g} s, {judge.ALLOWANCE_S / overhead:.1f}x the overhead")]

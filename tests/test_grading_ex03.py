@@ -195,6 +195,21 @@ def test_the_solutions_dead_fraction_passes_locally_and_graded(params):
     assert fx.graded(ex03.check_dead_fraction, dead_fraction, **params) is None
 
 
+@pytest.mark.parametrize("answer", [
+    lambda rates: float((torch.cat(rates) == 0).float().mean()),  # float32, as a student naturally writes it
+    lambda rates: float(sum((r == 0).float().sum() for r in reversed(rates)) / sum(len(r) for r in rates)),
+])
+@pytest.mark.parametrize("params", [dict(seed=2), dict(seed=7502, hidden=True)])
+def test_a_float32_or_reordered_dead_fraction_passes(answer, params):
+    assert fx.graded(ex03.check_dead_fraction, answer, **params) is None
+
+
+def test_a_dead_fraction_just_outside_the_tolerance_fails_with_full_precision():
+    off = [(value + 2e-6, error) for value, error in _fractions(dead_fraction)]
+    message = fx.forged("ex03.dead_fraction", off, seed=2)
+    assert message.startswith(f"dead_fraction: returned {off[0][0]!r} on layers of widths [10, 30], expected ")
+
+
 def _fractions(fn, seed: int = 2, hidden: bool = False) -> list:
     return [(fn(rates), None) for rates in ex03.rate_lists(_secret("ex03.dead_fraction", seed=seed, hidden=hidden),
                                                           hidden)]
@@ -218,7 +233,7 @@ def test_dead_fraction_misconceptions_are_named():
     (lambda r: [(1e308 * 10, None), r[1]], "dead_fraction: returned inf on layers of widths [10, 30]"),
     (lambda r: [r[0][0], r[1]], "dead_fraction: the check returned no result"),
     (lambda r: [(None, "TypeError: boom"), r[1]], "dead_fraction: TypeError: boom"),
-    (lambda r: [(0.123, None), r[1]], "dead_fraction: returned 0.1230 on layers of widths [10, 30], expected"),
+    (lambda r: [(0.123, None), r[1]], "dead_fraction: returned 0.123 on layers of widths [10, 30], expected"),
 ])
 def test_forged_or_garbled_fractions_fail_without_raising(edit, expected):
     assert fx.forged("ex03.dead_fraction", edit(_fractions(dead_fraction)), seed=2).startswith(expected)

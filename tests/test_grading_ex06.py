@@ -62,6 +62,25 @@ def test_the_solutions_dead_fraction_passes_graded_and_locally(solution, check, 
     assert fx.message_of(check, solution["dead_fraction"], seed=seed, hidden=hidden) is None
 
 
+def _float32_dead_fraction(model, x):
+    """The solution's count, returned as a float32 mean of a bool tensor (off the exact ratio by ~1e-8)."""
+    fired = []
+    hooks = [m.register_forward_hook(lambda m, args, out: fired.append(args[0] > 0)) for m in model.modules()
+             if isinstance(m, nn.ReLU | nn.LeakyReLU | nn.PReLU)]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    alive = torch.cat([a.reshape(len(a), a.shape[1], -1).any(dim=2).any(dim=0) for a in fired])
+    return (~alive).float().mean()
+
+
+@pytest.mark.parametrize("check, seed, hidden", [(ex06.check_dead_fraction, 7306, True),
+                                                 (ex06.check_dead_fraction_cnn, 1, False)])
+def test_a_float32_dead_fraction_passes(check, seed, hidden):
+    assert fx.graded(check, _notebook(_float32_dead_fraction), seed=seed, hidden=hidden, host=_host()) is None
+
+
 def _planted_dead(spec) -> tuple[int, int]:
     """(units planted dead: zero weights, bias <= 0; all units) of the layers before each activation."""
     layers = [args for name, args in spec if name in ("Linear", "Conv1d")][:-1]
@@ -258,8 +277,9 @@ def _spend():
         os._exit(0)
     os.waitpid(child, 0)
 """ + SOLUTION_MODEL
-# The cost paid once, in the answer cell, "pretraining" before any test runs; the model itself is the solution's.
-PRETRAINED = BURN + f"\n_burn({OVER})\n\n\ndef _spend():\n    pass\n" + SOLUTION_MODEL
+# The same cost paid in the answer cell, "pretraining" before any test runs (once for the visible tests' model and
+# once for the hidden tests'), so that no training the tests start costs more than the solution's.
+PRETRAINED = BURN + f"\n_burn({2 * OVER})\n\n\ndef _spend():\n    pass\n" + SOLUTION_MODEL
 
 PATCH_CHANNEL = '''
 from course_lib.grading.kernel import channel
@@ -385,8 +405,7 @@ CLASS = {
     "over_budget": (lambda: _with(design=SLOW), "graded", 18.0, None, BUDGET_CELLS),
     "patched_clock": (lambda: _with(design=PATCHED_CLOCK), "graded", 18.0, None, BUDGET_CELLS),
     "forked_child": (lambda: _with(design=FORKED), "graded", 18.0, None, BUDGET_CELLS),
-    "pretrained_in_answer_cell": (lambda: _with(design=PRETRAINED), "graded", 20.0, None,
-                                  {"test_budget", "test_bonus"}),
+    "pretrained_in_answer_cell": (lambda: _with(design=PRETRAINED), "graded", 18.0, None, BUDGET_CELLS),
     "stubs_patched_channel": (lambda: _with(design=STUB_DESIGN, dead_fraction=STUB_DEAD), "graded", 0.0, None, None),
     "label_theft": (lambda: _with(design=THIEF), "graded", 9.0, None, None),  # dead_fraction's points only
     "borrow_monitor": (lambda: _with(dead_fraction=BORROW_MONITOR), "flagged", 16.0,
@@ -424,4 +443,6 @@ def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class
 def test_course_grade_takes_points_from_every_mutant(graded_class):
     results, mutants = graded_class
     survivors = [m.name for student, m in mutants.items() if results[student].score >= 25.0]
-    assert not survivors and all(results[s].status == "graded" for s in mutants)
+    assert not survivors
+    expected = {s: "flagged" if "the reference" in m.name else "graded" for s, m in mutants.items()}
+    assert {s: results[s].status for s in mutants} == expected, {s: results[s].messages for s in mutants}

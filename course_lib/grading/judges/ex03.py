@@ -29,6 +29,7 @@ from course_lib.data import moons
 from course_lib.diagnostics import MONITORED, DeadUnitMonitor
 from course_lib.grading.exercises.ex03 import NETS, RatesProbe, Setting, TestNet, plain_rates, rate_lists
 from course_lib.grading.judges import Judge, Prepared, secret_seed
+from course_lib.grading.judges.dead_units import FRACTION_ATOL
 from course_lib.grading.judges.training import Hint, accuracy_verdict, near_chance
 from course_lib.grading.kernel import modelspec
 from course_lib.grading.kernel.training import TrainingOutcome, train_and_predict
@@ -228,11 +229,12 @@ def _fraction_problem(result, rates: list[torch.Tensor], hidden: bool) -> str | 
     if not isinstance(got, float):
         return "the check returned no number for a list of rates"
     want = pooled(rates)
-    if math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
+    if math.isclose(got, want, rel_tol=0, abs_tol=FRACTION_ATOL):
         return None
-    named = next((m for f, m in DEAD_MISCONCEPTIONS if math.isclose(got, f(rates), rel_tol=1e-9)), None)
+    named = next((m for f, m in DEAD_MISCONCEPTIONS if math.isclose(got, f(rates), rel_tol=0, abs_tol=FRACTION_ATOL)),
+                 None)
     where = f"a hidden list of {len(rates)} layers" if hidden else f"layers of widths {[len(r) for r in rates]}"
-    return named or f"returned {got:.4f} on {where}, expected {want:.4f}"
+    return named or f"returned {got!r} on {where}, expected {want!r}"
 
 
 def decide_dead_fraction(data, prepared: Prepared, params: dict) -> str | None:
