@@ -5,15 +5,21 @@ read-only: the system folders (/usr, /etc, ...), the Python environment, the dat
 where course_lib lives the *sandbox library* (course_lib.grading.library: the teaching modules and the kernel
 side of grading, without the host side and without the names the assignment asks students to write). The
 course folder, solutions, gradebook, other students and the rest of the machine are not there at all. The
-only writable place is /tmp, a tmpfs of `Limits.tmpfs_mb`; files are capped at that size too.
+only writable places are /tmp and /dev/shm, tmpfs folders of `Limits.tmpfs_mb` each, whose contents count
+toward the memory cap; files are capped at that size too. The root and /dev that bubblewrap builds are
+remounted read-only (without root the sandbox's user owns them, and they are not size-capped).
 
-The executor runs as an unprivileged user (one uid per worker slot) under caps on address space per process,
-processes (a fork bomb stops at the cap) and file size. From outside, a `Monitor` thread reads the whole
-process tree's CPU time and resident memory from /proc: the CPU seconds of a submission (every cell,
-thread and child) are measured here, where no patched clock reaches, and a tree over the memory cap is
-killed. The wall-time cap kills the sandbox too. Nothing here trusts what runs inside.
+Two modes, chosen by who grades. As root, the executor is dropped to an unprivileged user of its own (one uid
+per worker slot), whose processes the cap counts and the clean-up kills. Without root, bubblewrap gives each
+sandbox a user namespace of its own (nested ones are refused): the process cap then counts the processes of
+that namespace only, and the clean-up kills what is left in the sandbox's pid namespace. Either way there are
+caps on address space per process, processes (a fork bomb stops at the cap) and file size. From outside, a
+`Monitor` thread reads the whole process tree's CPU time and resident memory from /proc: the CPU seconds of a
+submission (every cell, thread and child) are measured here, where no patched clock reaches, and a tree over
+the memory cap is killed. The wall-time cap kills the sandbox too. Nothing here trusts what runs inside.
 """
 
+import functools
 import os
 import shutil
 import signal
@@ -27,6 +33,7 @@ from pathlib import Path
 SANDBOX_DIR = "/tmp/submission"  # the working folder, inside the sandbox's tmpfs
 SANDBOX_CACHE = "/run/rectified-cache"  # the grader's data-set cache, read-only: MNIST-1D is not made again
 BASE_UID = 61000
+WRITABLE = ("tmp", "dev/shm")  # tmpfs folders of Limits.tmpfs_mb each; what they hold counts as memory
 SYSTEM_FOLDERS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 POLL_S = 0.2
 
@@ -35,7 +42,7 @@ POLL_S = 0.2
 class Limits:
     """Caps for one submission: wall seconds in all, address space per process and memory of the whole tree
     (MB: resident memory plus what /tmp holds), processes+threads, output kept per cell (characters), seconds
-    per cell, and the size of the writable /tmp (MB, also the largest file)."""
+    per cell, and the size of each writable tmpfs, /tmp and /dev/shm (MB, also the largest file)."""
 
     wall_s: float = 120.0
     memory_mb: int = 4000
@@ -45,13 +52,30 @@ class Limits:
     tmpfs_mb: int = 256
 
 
+def unprivileged() -> bool:
+    """True when grading runs without root: each sandbox then gets a user namespace of its own."""
+    return os.geteuid() != 0
+
+
+@functools.lru_cache(maxsize=1)
+def _user_namespaces_allowed() -> bool:
+    """Whether bubblewrap can make a user namespace here without privileges (some machines switch them off)."""
+    trial = ["bwrap", "--unshare-user", "--unshare-pid", "--ro-bind", "/", "/", "--proc", "/proc", "true"]
+    try:
+        return subprocess.run(trial, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def missing_requirement() -> str | None:
-    """Why this machine cannot run the sandbox, or None when it can."""
-    tools = [t for t in ("bwrap", "setpriv", "prlimit", "pkill") if shutil.which(t) is None]
+    """Why this machine cannot run the sandbox (one line saying what to install or enable), or None."""
+    needed = ("bwrap", "prlimit") if unprivileged() else ("bwrap", "setpriv", "prlimit", "pkill")
+    tools = [t for t in needed if shutil.which(t) is None]
     if tools:
         return f"grading runs submissions in bubblewrap; missing: {', '.join(tools)} (apt-get install bubblewrap)"
-    if os.geteuid() != 0:
-        return "course grade must run as root (e.g. sudo): each sandbox is dropped to its own unprivileged user"
+    if unprivileged() and not _user_namespaces_allowed():
+        return ("grading without root needs unprivileged user namespaces, which this machine refuses: enable them "
+                "(sysctl -w kernel.unprivileged_userns_clone=1 and user.max_user_namespaces=10000), or grade as root")
     return None
 
 
@@ -89,24 +113,33 @@ def _ro_binds(pairs: list[tuple[Path, str]]) -> list[str]:
     return args
 
 
-def command(limits: Limits, worker: int, library: Path, package_dir: Path, cache: Path) -> list[str]:
-    """The full command line: bwrap (allow-listed file system), then prlimit and setpriv, then the executor.
-    `library` (the sandbox library) is shown where the package lives, `package_dir`."""
+def _identity(worker: int) -> tuple[list[str], list[str]]:
+    """(bwrap options, the command that drops privileges) for this mode: without root, a user namespace of the
+    sandbox's own (in which no further one may be made); as root, the worker slot's own uid."""
+    if unprivileged():
+        return ["--unshare-user", "--disable-userns"], []
     uid = str(BASE_UID + worker)
+    return [], ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", "--"]
+
+
+def command(limits: Limits, worker: int, library: Path, package_dir: Path, cache: Path) -> list[str]:
+    """The full command line: bwrap (allow-listed file system), then prlimit (and setpriv as root), then the
+    executor. `library` (the sandbox library) is shown where the package lives, `package_dir`."""
+    namespace, drop = _identity(worker)
     tmpfs = str(limits.tmpfs_mb * 2**20)
     binds = _ro_binds([(f, str(f)) for f in python_folders()] + [(library, str(package_dir)), (cache, SANDBOX_CACHE)])
     return [
-        "bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-        "--die-with-parent", "--new-session", "--size", tmpfs, "--perms", "1777", "--tmpfs", "/tmp",
-        "--perms", "0777", "--dir", SANDBOX_DIR, *_system_binds(), *binds,
-        "--proc", "/proc", "--dev", "/dev", "--chdir", SANDBOX_DIR,
+        "bwrap", *namespace, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+        "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--size", tmpfs, "--perms", "1777",
+        "--tmpfs", "/tmp", "--perms", "0777", "--dir", SANDBOX_DIR, *_system_binds(), *binds,
+        "--proc", "/proc", "--dev", "/dev", "--size", tmpfs, "--perms", "1777", "--tmpfs", "/dev/shm",
+        "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_DIR,
         "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1", "--setenv", "MPLBACKEND", "Agg",
         "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "RECTIFIED_CACHE", SANDBOX_CACHE,
         "--", "prlimit", f"--nproc={limits.processes}", f"--as={limits.memory_mb * 2**20}", "--core=0",
-        f"--fsize={tmpfs}",
-        "--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
-        "--bounding-set=-all", "--",
+        f"--fsize={tmpfs}", "--", *drop,
         sys.executable, "-m", "course_lib.grading.kernel.executor", f"--cell-timeout={limits.cell_timeout_s}",
         f"--max-cell-output={limits.cell_output}",
     ]
@@ -140,30 +173,45 @@ def _tree_usage(root: int) -> tuple[float, int, list[int]]:
 
 
 def _tmp_used(pids: list[int]) -> int:
-    """Bytes used in the sandbox's /tmp (seen through a sandboxed process's root), 0 when unreadable."""
+    """Bytes held in the sandbox's writable tmpfs folders (seen through a sandboxed process's root), 0 when
+    unreadable."""
     for pid in pids[1:]:  # pids[0] is bwrap itself, outside the sandbox's mount namespace
         try:
-            stat = os.statvfs(f"/proc/{pid}/root/tmp")
-            return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+            stats = [os.statvfs(f"/proc/{pid}/root/{folder}") for folder in WRITABLE]
+            return sum((s.f_blocks - s.f_bfree) * s.f_frsize for s in stats)
         except OSError:
             continue
     return 0
 
 
+def _pid_namespace(pid: int) -> str | None:
+    """The pid namespace process `pid` lives in (e.g. 'pid:[4026532601]'), None when it is gone or hidden."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
 class Monitor(threading.Thread):
     """Polls a process tree: the most CPU seconds and memory seen (resident memory plus what its /tmp holds),
-    and kills the tree (calling `kill`) when that passes `memory_bytes`."""
+    and kills the tree (calling `kill`) when that passes `memory_bytes`. It also notes the sandbox's pid
+    namespace, the first one in the tree that is not the host's."""
 
     def __init__(self, root: int, memory_bytes: int, kill):
         super().__init__(daemon=True)
         self.root, self.memory_bytes, self.kill = root, memory_bytes, kill
         self.cpu_seconds, self.peak_bytes, self.over_memory = 0.0, 0, False
+        self.namespace: str | None = None
+        self._host_namespace = _pid_namespace(os.getpid())
         self._stop = threading.Event()
 
     def sample(self) -> None:
         cpu, rss, pids = _tree_usage(self.root)
         used = rss + _tmp_used(pids)
         self.cpu_seconds, self.peak_bytes = max(self.cpu_seconds, cpu), max(self.peak_bytes, used)
+        if self.namespace is None:
+            inside = (_pid_namespace(pid) for pid in pids[1:])  # pids[0] is bwrap itself, in the host's
+            self.namespace = next((ns for ns in inside if ns and ns != self._host_namespace), None)
         if used > self.memory_bytes and not self.over_memory:
             self.over_memory = True
             self.kill()
@@ -188,13 +236,30 @@ class Sandbox:
         self.monitor.start()
         self.returncode: int | None = None
 
+    def leftover(self) -> list[int]:
+        """The sandbox's processes still alive: those in its pid namespace (without root) or of its uid."""
+        if not unprivileged():
+            found = subprocess.run(["pgrep", "-U", str(self.uid)], capture_output=True, text=True).stdout
+            return [int(pid) for pid in found.split()]
+        if self.monitor.namespace is None:
+            return []
+        pids = (int(e.name) for e in os.scandir("/proc") if e.name.isdigit())
+        return [pid for pid in pids if _pid_namespace(pid) == self.monitor.namespace]
+
     def kill(self) -> None:
-        """Kill bwrap (its pid namespace dies with it) and every process left with the sandbox's uid."""
+        """Kill bwrap (its pid namespace dies with it) and every process left in the sandbox."""
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        subprocess.run(["pkill", "-KILL", "-U", str(self.uid)], capture_output=True)
+        if not unprivileged():
+            subprocess.run(["pkill", "-KILL", "-U", str(self.uid)], capture_output=True)
+            return
+        for pid in self.leftover():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def close(self, wait_s: float = 2.0) -> float:
         """Wait up to `wait_s` for the sandbox to end by itself, then kill it; the CPU seconds it used."""
@@ -205,7 +270,7 @@ class Sandbox:
         self.kill()
         self.returncode = self.process.wait()
         self.monitor.stop()
-        _reap(self.uid)
+        self._reap()
         for pipe in (self.process.stdin, self.process.stdout):
             try:
                 pipe.close()
@@ -213,12 +278,9 @@ class Sandbox:
                 pass
         return self.monitor.cpu_seconds
 
-
-def _reap(uid: int, seconds: float = 10.0) -> None:
-    """Kill every process left with the worker's uid and wait until none is left (the pid namespace dies
-    with bwrap, but its teardown is not instant)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if subprocess.run(["pkill", "-KILL", "-U", str(uid)], capture_output=True).returncode == 1:
-            return  # pkill: no process matched
-        time.sleep(0.05)
+    def _reap(self, seconds: float = 10.0) -> None:
+        """Kill what is left until nothing is (the pid namespace dies with bwrap, but not instantly)."""
+        deadline = time.monotonic() + seconds
+        while self.leftover() and time.monotonic() < deadline:
+            self.kill()
+            time.sleep(0.05)
