@@ -4,11 +4,9 @@ at the end of the budget test, against the kernel's own figure for the training 
     course bench ex06_budget
 
 The difference is what the judge's ALLOWANCE_S must cover (interpreter start, imports, the cells before the
-training). The host figure is read from the judge's own message: the allowance is set far below zero for this
-run, so the budget test always fails and reports what the host measured.
+training). The host figure is recorded as the judge receives it, for the reference run and each submission.
 """
 
-import re
 import statistics
 import sys
 import tempfile
@@ -27,16 +25,23 @@ sys.path.insert(0, str(course_root()))
 from tests import grading_fixtures as fx  # noqa: E402  (the fixture class lives with the tests)
 
 A = "ex06_capstone"
-USED = re.compile(r"had used ([0-9.]+) CPU seconds")
 
 
 def host_seconds(n: int) -> list[float]:
-    """The host's CPU figure at the end of the budget test, for `n` solution submissions graded together."""
+    """The host's CPU figure at the end of the budget test, for the reference run and `n` solution submissions
+    graded together (recorded as the judge receives it)."""
+    seen, judged = [], judge._cpu_message
+
+    def recording(name: str, run, params: dict):
+        if "CPU budget" in name and not params.get("hidden"):
+            seen.append(params["host_cpu_seconds"])
+        return judged(name, run, params)
+
     notebooks = {f"s{i}": fx.solved(course_root(), A) for i in range(n)}
     with tempfile.TemporaryDirectory() as scratch, pytest.MonkeyPatch.context() as mp:
-        mp.setattr(judge, "ALLOWANCE_S", -1e6)
-        results = fx.grade_class(course_root(), Path(scratch) / "course", A, notebooks, mp, workers=1)
-    return [float(USED.search(g.messages["test_budget"]).group(1)) for g in results.values()]
+        mp.setattr(judge, "_cpu_message", recording)
+        fx.grade_class(course_root(), Path(scratch) / "course", A, notebooks, mp, workers=1)
+    return seen
 
 
 def kernel_seconds(n: int) -> list[float]:

@@ -19,7 +19,7 @@ from course_lib.grading.sandbox import Limits
 from tests import grading_fixtures as fx
 from tests.conftest import ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]
+pytestmark = [pytest.mark.slow, pytest.mark.attack, pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]
 LIMITS = Limits(wall_s=40, cell_timeout_s=10)
 
 
