@@ -472,6 +472,7 @@ def graded_class(tmp_path_factory):
 NBGRADER_SESSION_WARNINGS = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # as in test_grade
 
 
+@pytest.mark.sandbox
 @pytest.mark.slow
 @NBGRADER_SESSION_WARNINGS
 def test_course_grade_gives_the_solution_full_marks_the_blank_0_and_every_mutant_less(graded_class):
@@ -483,6 +484,7 @@ def test_course_grade_gives_the_solution_full_marks_the_blank_0_and_every_mutant
     assert not kept, f"mutants that lost no point under secret seeds: {kept}"
 
 
+@pytest.mark.sandbox
 @pytest.mark.slow
 @NBGRADER_SESSION_WARNINGS
 @pytest.mark.parametrize("student", sorted(ATTACKS))

@@ -529,6 +529,7 @@ def graded_class(tmp_path_factory):
     return results, mutants
 
 
+@pytest.mark.sandbox
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(CLASS))
 def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class, student):
@@ -540,6 +541,7 @@ def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class
     assert references == ([flag] if flag else [])
 
 
+@pytest.mark.sandbox
 @pytest.mark.slow
 def test_course_grade_takes_points_from_every_mutant(graded_class):
     results, mutants = graded_class
@@ -547,6 +549,7 @@ def test_course_grade_takes_points_from_every_mutant(graded_class):
     assert not survivors and all(results[s].status == "graded" for s in mutants)
 
 
+@pytest.mark.sandbox
 @pytest.mark.slow
 def test_label_theft_finds_no_labels_and_is_told_its_accuracy(graded_class):
     results, _ = graded_class

@@ -406,6 +406,7 @@ def graded_class(tmp_path_factory):
     return results, mutants
 
 
+@pytest.mark.sandbox
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(CLASS))
 def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class, student):
@@ -420,6 +421,7 @@ def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class
         assert "measured by the grader from outside" in got.messages["test_budget"]
 
 
+@pytest.mark.sandbox
 @pytest.mark.slow
 def test_course_grade_takes_points_from_every_mutant(graded_class):
     results, mutants = graded_class

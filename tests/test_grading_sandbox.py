@@ -13,7 +13,7 @@ from course_lib.grading.grade import library_dir
 from course_lib.grading.sandbox import BASE_UID, Limits, bwrap_available
 from course_lib.grading.session import Refused, run_notebook
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 WRITTEN = {"course_lib.activations": ["relu", "relu_grad"]}
 
 
