@@ -31,7 +31,7 @@ strict() { case "${CI:-}" in ""|false|0) return 1 ;; esac; }
 missing="$(missing_packages)"
 [ -z "$missing" ] && exit 0
 
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+if [ "$EUID" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "Installing system packages for the tests: $missing"
   if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null; then
     missing="$(missing_packages)"
