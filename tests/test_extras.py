@@ -3,6 +3,7 @@ module but the Dask side imports, and a command that needs an extra names it in 
 (tests/student_set_check.py); `course grade` grades without Dask or psycopg. System-package set-up: the
 one-line advice of tools/system-packages.sh where it cannot install."""
 
+import csv
 import os
 import shutil
 import subprocess
@@ -16,13 +17,17 @@ from tests import grading_fixtures as fx
 from tests.conftest import ROOT, _postgresql_missing
 from tests.student_set_check import EXTRA_MODULES
 
+# As if the extras were not installed: the path finder finds none of their packages (find_spec gives None,
+# import raises ModuleNotFoundError), as in a venv made by `make lab`.
 BLOCK_EXTRAS = f"""
-import importlib.abc, sys
-class _NoExtras(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
+import importlib.machinery, sys
+class _NoExtras(importlib.machinery.PathFinder):
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
         if name.split(".")[0] in {sorted(EXTRA_MODULES)!r}:
-            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked: not in the student set)", name=name)
-sys.meta_path.insert(0, _NoExtras())
+            return None
+        return super().find_spec(name, path, target)
+sys.meta_path[:] = [_NoExtras if f is importlib.machinery.PathFinder else f for f in sys.meta_path]
 """
 
 
@@ -46,8 +51,22 @@ def test_course_grade_grades_a_class_without_dask_or_psycopg(tmp_path):
     result = _without_extras("import sys\nfrom course_lib.cli import main\nsys.argv = ['course', 'grade', "
                              f"{fx.A!r}, '--workers', '1']\nmain()", env=dict(os.environ, RECTIFIED_ROOT=str(course)))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 submissions: 2 graded" in result.stdout, result.stdout
-    assert (course / "grades.csv").exists()
+    assert "submissions:" in result.stdout and "error" not in result.stdout, result.stdout
+    with open(course / "grades.csv", newline="") as f:
+        rows = {r["student_id"]: (r["status"], float(r["score"])) for r in csv.DictReader(f)}
+    assert rows["full"] == ("graded", 16.0) and rows["blank"] == ("graded", 0.0), rows
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+def test_a_postgresql_gradebook_without_psycopg_names_the_instructor_extra(tmp_path):
+    course = fx.make_course(ROOT, tmp_path / "course")
+    fx.make_class(ROOT, course / "submitted", {"full": fx.CASES["full"]})
+    result = _without_extras("import sys\nfrom course_lib.cli import main\nsys.argv = ['course', 'grade', "
+                             f"{fx.A!r}, '--db', 'postgresql+psycopg://u@127.0.0.1:1/db']\nmain()",
+                             env=dict(os.environ, RECTIFIED_ROOT=str(course)))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr[-3000:]
+    assert result.stderr.startswith("Error: a PostgreSQL gradebook needs the instructor extra"), result.stderr
 
 
 def _system_packages(tmp_path, *, path: str, user: dict | None = None, ci: str = "") -> subprocess.CompletedProcess:
