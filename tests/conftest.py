@@ -60,31 +60,31 @@ def missing_system_requirement(marker: str) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    for marker in SYSTEM_REQUIREMENTS:
-        if item.get_closest_marker(marker) is None:
-            continue
-        why = missing_system_requirement(marker)
-        if why is not None:
-            if strict():
-                pytest.fail(f"[{marker}] {why} (CI=true: nothing may be skipped; .ci/run installs it)")
-            pytest.skip(f"[{marker}] {why}")
+    reasons = [f"[{marker}] {why}" for marker in SYSTEM_REQUIREMENTS if item.get_closest_marker(marker)
+               for why in [missing_system_requirement(marker)] if why is not None]
+    if reasons:
+        if strict():
+            pytest.fail(f"{' | '.join(reasons)} (CI=true: nothing may be skipped; .ci/run installs it)")
+        pytest.skip(" | ".join(reasons))
 
 
 def pytest_terminal_summary(terminalreporter):
     """Say what did not run because this machine lacks a system tool, and what to install."""
-    skipped: dict[str, int] = {}
+    tests, per_tool = 0, {}
     for report in terminalreporter.stats.get("skipped", []):
         reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
-        reason = reason.removeprefix("Skipped: ")
-        if reason.startswith("[") and reason[1:reason.find("]")] in SYSTEM_REQUIREMENTS:
-            skipped[reason] = skipped.get(reason, 0) + 1
-    if not skipped:
+        pieces = [p for p in reason.removeprefix("Skipped: ").split(" | ")
+                  if p.startswith("[") and p[1:p.find("]")] in SYSTEM_REQUIREMENTS]
+        tests += bool(pieces)
+        for piece in pieces:
+            per_tool[piece] = per_tool.get(piece, 0) + 1
+    if not tests:
         return
     terminalreporter.section("not run: this machine lacks a system tool", sep="=", yellow=True, bold=True)
-    for reason, count in sorted(skipped.items()):
-        terminalreporter.line(f"{count:4d} tests skipped: {reason}")
-    terminalreporter.line("Install what is named above (as root, `bash tools/system-packages.sh` does) and rerun "
-                          "to run them; CI (CI=true) skips none.")
+    for piece, count in sorted(per_tool.items()):
+        terminalreporter.line(f"{count:4d} tests need {piece}")
+    terminalreporter.line(f"{tests} tests skipped in all. Install what is named above (as root, "
+                          "`bash tools/system-packages.sh` does) and rerun; under CI=true none is skipped.")
 
 
 @pytest.fixture(scope="session")
