@@ -116,3 +116,24 @@ def test_system_packages_is_silent_where_nothing_is_missing(tmp_path):
     result = subprocess.run(["bash", str(ROOT / "tools" / "system-packages.sh")], capture_output=True, text=True,
                             timeout=60)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the install branch runs only as root")
+def test_system_packages_as_root_with_apt_installs_what_is_missing(tmp_path):
+    """A fake apt-get that 'installs' by creating the programs: the script asks for exactly the missing packages."""
+    bare = _bare_path(tmp_path)
+    log, pg = tmp_path / "apt.log", tmp_path / "no-postgresql" / "16" / "bin"
+    mkdir, chmod = shutil.which("mkdir"), shutil.which("chmod")
+    programs = " ".join(f"{bare}/{p}" for p in ("make", "bwrap", "setpriv", "prlimit", "pkill", "chromium"))
+    (tmp_path / "bin" / "apt-get").write_text(
+        f'#!/bin/bash\necho "$*" >> {log}\n[ "$1" = install ] || exit 0\n'
+        f"for p in {programs} {pg}/initdb; do\n  {mkdir} -p ${{p%/*}}; printf '#!/bin/bash\\n' > $p; {chmod} +x $p\n"
+        "done\n")
+    (tmp_path / "bin" / "apt-get").chmod(0o755)
+    result = _system_packages(tmp_path, path=bare)
+    assert result.returncode == 0, result
+    assert result.stdout == "Installing system packages for the tests: make bubblewrap util-linux procps chromium " \
+                            "postgresql\n", result.stdout + result.stderr
+    assert log.read_text().splitlines() == [
+        "update -qq", "install -y -qq make bubblewrap util-linux procps chromium postgresql"]
+    assert _system_packages(tmp_path, path=bare).stdout == ""  # nothing missing now: silent

@@ -36,8 +36,10 @@ if [ "$EUID" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null; then
     missing="$(missing_packages)"
     [ -z "$missing" ] && exit 0
+    advice="apt-get ran, yet $missing still lacks its programs (check PATH)"
+  else
+    advice="apt-get install $missing failed (see above); run it yourself"
   fi
-  advice="apt-get install $missing failed (see above, or run it yourself)"
 elif command -v apt-get >/dev/null 2>&1; then
   advice="run: sudo apt-get install $missing"
 else
