@@ -34,7 +34,8 @@ lint: maintainer-install
 test: maintainer-install system-packages lint
 	$(BIN)/python -m pytest
 
-# The tests not marked slow (no notebook execution, server, sandbox, PostgreSQL or browser): a few minutes.
+# The tests not marked slow (no notebook execution, server, PostgreSQL or browser; two quick benchmarks grade in
+# the sandbox): a few minutes.
 test-fast: maintainer-install lint
 	$(BIN)/python -m pytest -m "not slow"
 

@@ -137,3 +137,14 @@ def test_system_packages_as_root_with_apt_installs_what_is_missing(tmp_path):
     assert log.read_text().splitlines() == [
         "update -qq", "install -y -qq make bubblewrap util-linux procps chromium postgresql"]
     assert _system_packages(tmp_path, path=bare).stdout == ""  # nothing missing now: silent
+
+
+@pytest.mark.parametrize("extras", ["", "instructor", "lecturer", "instructor,lecturer"])
+def test_bootstrap_asked_for_an_extra_the_maintainer_set_includes_installs_nothing(extras):
+    """`make test` installed the maintainer set this suite runs in; maintainer includes instructor and lecturer."""
+    stamp = (Path(sys.prefix) / ".rectified-install-stamp").read_text()
+    if not stamp.rstrip().endswith("extras=maintainer"):
+        pytest.skip(f"this environment was not installed by make test (stamp: {stamp.strip()})")
+    result = subprocess.run(["bash", str(ROOT / "tools" / "bootstrap.sh")], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHON=sys.executable, VENV=sys.prefix, EXTRAS=extras))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")

@@ -32,13 +32,22 @@ fi
 
 # The stamp names what was installed ("<hash> <python> extras=a,b"); it is written only after every step succeeded.
 wanted="$(cat pyproject.toml tools/bootstrap.sh | sha256sum | cut -c1-16) $("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])')"
+# A set of extras as one sorted, comma-separated list; maintainer includes instructor and lecturer.
+normalize() {
+  local list
+  list="$(printf '%s\n' "$@" | tr ', ' '\n\n' | sed '/^$/d' | sort -u)"
+  if printf '%s\n' "$list" | grep -qx maintainer; then
+    list="$(printf '%s\n' "$list" | sed '/^instructor$/d; /^lecturer$/d')"
+  fi
+  printf '%s\n' "$list" | sed '/^$/d' | paste -sd, -
+}
 had=""
 if [ -f "$STAMP" ]; then
   read -r stamp_hash stamp_python stamp_extras < "$STAMP" || true
-  had="${stamp_extras#extras=}"
+  had="$(normalize "${stamp_extras#extras=}")"
 fi
-# What to install: the extras asked for plus those installed before (sorted, without repeats).
-extras="$(printf '%s\n' "$EXTRAS" "$had" | tr ',' '\n' | sed '/^$/d' | sort -u | paste -sd, -)"
+# What to install: the extras asked for plus those installed before.
+extras="$(normalize "$EXTRAS" "$had")"
 if [ "${stamp_hash:-} ${stamp_python:-}" = "$wanted" ] && [ "$extras" = "$had" ]; then
   exit 0
 fi
