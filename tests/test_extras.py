@@ -142,7 +142,8 @@ def test_system_packages_as_root_with_apt_installs_what_is_missing(tmp_path):
 @pytest.mark.parametrize("extras", ["", "instructor", "lecturer", "instructor,lecturer"])
 def test_bootstrap_asked_for_an_extra_the_maintainer_set_includes_installs_nothing(extras):
     """`make test` installed the maintainer set this suite runs in; maintainer includes instructor and lecturer."""
-    stamp = (Path(sys.prefix) / ".rectified-install-stamp").read_text()
+    path = Path(sys.prefix) / ".rectified-install-stamp"
+    stamp = path.read_text() if path.exists() else "none"
     if not stamp.rstrip().endswith("extras=maintainer"):
         pytest.skip(f"this environment was not installed by make test (stamp: {stamp.strip()})")
     result = subprocess.run(["bash", str(ROOT / "tools" / "bootstrap.sh")], capture_output=True, text=True,
