@@ -4,9 +4,24 @@ Every subcommand has --help; a failure (a bad source, a missing tool, an unknown
 and one line starting with "Error:", never a traceback.
 """
 
+import importlib
+
 import click
 
 from course_lib import benches
+
+
+def _require_extra(extra: str, what: str, modules: tuple[str, ...]) -> None:
+    """One line naming the extra (pyproject.toml) to install when `what` needs a package that is not installed."""
+    missing = []
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError:
+            missing.append(module)
+    if missing:
+        raise click.ClickException(f"{what} needs the {extra} extra, which is not installed (no {', '.join(missing)}): "
+                                   f"make install EXTRAS={extra}, or pip install -e '.[{extra}]'")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,6 +105,8 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
     from course_lib.grading.sources import SourceError
 
     _assignments((assignment,))
+    if scheduler:
+        _require_extra("instructor", "--dask", ("dask", "distributed"))
     if scheduler and workers:
         raise click.ClickException("--workers sets local sandboxes; with --dask the cluster's worker threads do")
     missing = missing_requirement()
@@ -106,6 +123,8 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
             results = grade_class(assignment, Path(submissions) if submissions else None, workers, limits,
                                   db_url=db_url, executor=executor)
     except errors as err:
+        if isinstance(err, GradebookUnreachable) and "psycopg" in str(err):
+            _require_extra("instructor", "a PostgreSQL gradebook", ("psycopg",))
         raise click.ClickException(str(err)) from None
     counts = {}
     for g in results:
@@ -121,6 +140,7 @@ def slides(notebook: str | None, out: str | None) -> None:
     """Execute a notebook (or all) and render reveal.js slides that work offline (press S for speaker notes)."""
     from pathlib import Path
 
+    _require_extra("lecturer", "course slides", ("sphinx_revealjs", "jupyter_server_mathjax"))
     from course_lib.slides import UnknownNotebook, build
 
     try:
@@ -137,6 +157,7 @@ def site(out: str | None) -> None:
     """Execute every notebook and write a static course site that works offline (open its index.html)."""
     from pathlib import Path
 
+    _require_extra("lecturer", "course site", ("sphinx_revealjs", "jupyter_server_mathjax"))
     from course_lib.site import SiteError, build
 
     try:

@@ -1,5 +1,9 @@
 """Shared test settings: one torch thread (as the course kernel uses), a headless matplotlib backend; shared
-fixtures: the course root, a real PostgreSQL server."""
+fixtures: the course root, a real PostgreSQL server.
+
+System tools: a test marked `sandbox`, `chromium` or `postgresql` needs that tool on this machine
+(tools/system-packages.sh installs them when it can). Where one is missing the test is skipped with the reason
+and what to install, and the run ends with a summary of what did not run; under CI=true it fails instead."""
 
 import os
 
@@ -18,6 +22,69 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+PG_LIBDIR = Path(os.environ.get("PG_LIBDIR", "/usr/lib/postgresql"))  # as in tools/system-packages.sh
+
+
+def strict() -> bool:
+    """CI skips nothing: a missing system tool is a failure there."""
+    return os.environ.get("CI", "") not in ("", "false", "0")
+
+
+def _sandbox_missing() -> str | None:
+    from course_lib.grading.sandbox import missing_requirement
+
+    return missing_requirement()
+
+
+def _chromium_missing() -> str | None:
+    return None if shutil.which("chromium") else "Debian's chromium is missing (apt-get install chromium)"
+
+
+def _postgresql_missing() -> str | None:
+    if any(PG_LIBDIR.glob("*/bin/initdb")) or shutil.which("initdb"):
+        return None
+    return "PostgreSQL's initdb is missing (apt-get install postgresql)"
+
+
+# marker -> why this machine cannot run its tests (None: it can); each asked once per session.
+SYSTEM_REQUIREMENTS = {"sandbox": _sandbox_missing, "chromium": _chromium_missing,
+                       "postgresql": _postgresql_missing}
+_why_not: dict[str, str | None] = {}
+
+
+def missing_system_requirement(marker: str) -> str | None:
+    if marker not in _why_not:
+        _why_not[marker] = SYSTEM_REQUIREMENTS[marker]()
+    return _why_not[marker]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    reasons = [f"[{marker}] {why}" for marker in SYSTEM_REQUIREMENTS if item.get_closest_marker(marker)
+               for why in [missing_system_requirement(marker)] if why is not None]
+    if reasons:
+        if strict():
+            pytest.fail(f"{' | '.join(reasons)} (CI=true: nothing may be skipped; .ci/run installs it)")
+        pytest.skip(" | ".join(reasons))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say what did not run because this machine lacks a system tool, and what to install."""
+    tests, per_tool = 0, {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+        pieces = [p for p in reason.removeprefix("Skipped: ").split(" | ")
+                  if p.startswith("[") and p[1:p.find("]")] in SYSTEM_REQUIREMENTS]
+        tests += bool(pieces)
+        for piece in pieces:
+            per_tool[piece] = per_tool.get(piece, 0) + 1
+    if not tests:
+        return
+    terminalreporter.section("not run: this machine lacks a system tool", sep="=", yellow=True, bold=True)
+    for piece, count in sorted(per_tool.items()):
+        terminalreporter.line(f"{count:4d} tests need {piece}")
+    terminalreporter.line(f"{tests} tests skipped in all. Install what is named above (as root, "
+                          "`bash tools/system-packages.sh` does) and rerun; under CI=true none is skipped.")
 
 
 @pytest.fixture(scope="session")
@@ -27,10 +94,10 @@ def course_root() -> Path:
 
 def _postgres_program(name: str) -> str:
     """A PostgreSQL server program: Debian keeps them in /usr/lib/postgresql/<version>/bin, off PATH."""
-    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
+    found = sorted(PG_LIBDIR.glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
     program = str(found[-1]) if found else shutil.which(name)
     if program is None:
-        pytest.fail(f"PostgreSQL's {name} is missing: apt-get install postgresql (bash .ci/run does)")
+        pytest.fail(f"PostgreSQL's {name} is missing: apt-get install postgresql (tools/system-packages.sh does)")
     return program
 
 

@@ -9,8 +9,11 @@ import pytest
 
 from course_lib import benches
 
+SANDBOXED = {"grade", "scale"}  # they grade submissions with `course grade`
 
-@pytest.mark.parametrize("name", sorted(benches.available()))
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.sandbox) if n in SANDBOXED else n
+                                  for n in sorted(benches.available())])
 def test_benchmark_runs_and_returns_finite_measurements(name):
     module = benches.load(name)
     assert benches.describe(module), f"bench_{name}.py needs a docstring describing it"

@@ -28,7 +28,7 @@ SHOTS = ROOT / "test-artifacts" / "screenshots"
 COURSE = str(Path(sys.executable).parent / "course")
 LOCAL_SCHEMES = ("file:", "data:", "about:", "blob:")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 
 
 @pytest.fixture(scope="module")

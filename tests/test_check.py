@@ -10,6 +10,7 @@ from course_lib.grading.sources import SourceError, assignments, read_source
 from tests import grading_fixtures as fx
 
 
+@pytest.mark.sandbox
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", assignments())
 def test_solution_full_blank_zero_every_mutant_killed_by_both_graders(assignment):

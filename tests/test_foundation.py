@@ -11,10 +11,12 @@ from packaging.requirements import Requirement
 from tests.conftest import ROOT
 
 
-def _pyproject_requirements() -> dict[str, str]:
+def _pyproject_requirements(extra: str | None = None) -> dict[str, str]:
+    """The student set (pyproject.toml's dependencies), or one extra's own packages."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    specs = project["dependencies"] + project["optional-dependencies"]["test"]
-    return {Requirement(s).name.lower(): str(Requirement(s).specifier) for s in specs}
+    specs = project["optional-dependencies"][extra] if extra else project["dependencies"]
+    reqs = [Requirement(s) for s in specs]
+    return {r.name.lower(): str(r.specifier) for r in reqs if r.name != "rectified"}
 
 
 def _environment_yml_requirements() -> dict[str, str]:
@@ -26,6 +28,19 @@ def _environment_yml_requirements() -> dict[str, str]:
 
 def test_environment_yml_and_pyproject_list_the_same_packages_and_pins():
     assert _environment_yml_requirements() == _pyproject_requirements()
+
+
+def test_the_student_set_holds_no_instructor_lecturer_or_maintainer_package():
+    """`make lab` installs the dependencies only: grading at scale, offline slides and the tests are extras."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert set(project["optional-dependencies"]) == {"instructor", "lecturer", "maintainer"}
+    student = set(_pyproject_requirements())
+    for extra in ("instructor", "lecturer", "maintainer"):
+        assert not student & set(_pyproject_requirements(extra)), extra
+    for package in ("dask", "distributed", "psycopg", "sphinx-revealjs", "pytest", "playwright", "ruff"):
+        assert package not in student
+    assert "rectified[instructor,lecturer]" in project["optional-dependencies"]["maintainer"]
+    assert "EXTRAS=instructor" in (ROOT / "environment.yml").read_text()
 
 
 def test_torch_is_pinned_to_the_cpu_build_version_everywhere():

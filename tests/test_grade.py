@@ -34,6 +34,7 @@ def graded(tmp_path_factory):
         yield course, submitted, results, mp
 
 
+@pytest.mark.sandbox
 @pytest.mark.parametrize("student", sorted(fx.CASES))
 def test_each_attack_and_fault_gets_its_status_and_gains_no_point(graded, student):
     _, _, results, _ = graded
@@ -41,6 +42,7 @@ def test_each_attack_and_fault_gets_its_status_and_gains_no_point(graded, studen
     assert (results[student].status, results[student].score) == (status, score), results[student].flags
 
 
+@pytest.mark.sandbox
 @pytest.mark.parametrize("student", sorted(fx.BROKEN_FILES))
 def test_unreadable_files_are_invalid_with_their_reason(graded, student):
     _, _, results, _ = graded
@@ -48,6 +50,7 @@ def test_unreadable_files_are_invalid_with_their_reason(graded, student):
     assert results[student].status == status and reason in results[student].flags[0]
 
 
+@pytest.mark.sandbox
 def test_renamed_missing_and_unsafe_ids_are_handled_and_everyone_else_is_graded(graded):
     _, _, results, _ = graded
     assert results["renamed"].status == "graded" and results["renamed"].score == 16
@@ -58,6 +61,7 @@ def test_renamed_missing_and_unsafe_ids_are_handled_and_everyone_else_is_graded(
     assert "error" not in {g.status for g in results.values()}
 
 
+@pytest.mark.sandbox
 def test_tampering_and_borrowing_are_named_in_the_flags(graded):
     _, _, results, _ = graded
     assert "edited read-only cell 'test_relu' (restored)" in results["edit_test"].flags
@@ -66,6 +70,7 @@ def test_tampering_and_borrowing_are_named_in_the_flags(graded):
         assert "uses the course's reference (course_lib.activations.relu)" in results[student].flags
 
 
+@pytest.mark.sandbox
 def test_status_is_what_the_host_saw_never_what_the_submission_printed(graded):
     _, _, results, _ = graded
     assert results["fake_status"].flags[-1].startswith("timeout: cell")
@@ -73,6 +78,7 @@ def test_status_is_what_the_host_saw_never_what_the_submission_printed(graded):
     assert results["flood"].flags[-1].startswith("crashed: the submission broke the grader's channel")
 
 
+@pytest.mark.sandbox
 def test_the_autograded_notebook_is_what_ran_whatever_runs_after_the_last_cell(graded):
     course, _, _, _ = graded
     nb = nbformat.read(course / "autograded" / "atexit" / fx.A / f"{fx.A}.ipynb", as_version=4)
@@ -82,6 +88,7 @@ def test_the_autograded_notebook_is_what_ran_whatever_runs_after_the_last_cell(g
     assert "all passed" not in texts and "relu returned |x|" in texts  # the grader's message, under the test cell
 
 
+@pytest.mark.sandbox
 def test_invalid_cells_a_student_adds_leave_a_valid_autograded_notebook(graded):
     course, _, results, _ = graded
     nb = nbformat.read(course / "autograded" / "invalid_added_cell" / fx.A / f"{fx.A}.ipynb", as_version=4)
@@ -89,6 +96,7 @@ def test_invalid_cells_a_student_adds_leave_a_valid_autograded_notebook(graded):
     assert results["invalid_added_cell"].score == 16
 
 
+@pytest.mark.sandbox
 def test_grades_csv_has_one_row_per_student_with_the_documented_columns(graded):
     course, _, results, _ = graded
     with open(course / "grades.csv", newline="") as f:
@@ -100,6 +108,7 @@ def test_grades_csv_has_one_row_per_student_with_the_documented_columns(graded):
     assert not any(v.startswith(("=", "+", "-", "@")) for r in rows.values() for v in r.values())
 
 
+@pytest.mark.sandbox
 def test_the_gradebook_holds_the_autograded_scores_for_formgrader(graded):
     course, _, results, _ = graded
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
@@ -108,6 +117,7 @@ def test_the_gradebook_holds_the_autograded_scores_for_formgrader(graded):
     assert (course / "autograded" / "full" / fx.A / f"{fx.A}.ipynb").exists()
 
 
+@pytest.mark.sandbox
 def test_feedback_shows_scores_and_messages_but_no_hidden_test_source(graded):
     course, _, _, _ = graded
     html = (course / "feedback" / "wrong_relu" / fx.A / f"{fx.A}.html").read_text()
@@ -117,6 +127,7 @@ def test_feedback_shows_scores_and_messages_but_no_hidden_test_source(graded):
         assert secret not in html
 
 
+@pytest.mark.sandbox
 def test_hidden_test_source_a_submission_printed_is_redacted_from_its_feedback(graded):
     course, _, results, _ = graded
     html = (course / "feedback" / "print_cells" / fx.A / f"{fx.A}.html").read_text()
@@ -124,6 +135,7 @@ def test_hidden_test_source_a_submission_printed_is_redacted_from_its_feedback(g
     assert results["print_cells"].score == 16
 
 
+@pytest.mark.sandbox
 def test_an_unchanged_class_is_not_graded_again_and_a_changed_submission_is(graded, monkeypatch):
     course, submitted, results, _ = graded
     calls = []
@@ -138,6 +150,7 @@ def test_an_unchanged_class_is_not_graded_again_and_a_changed_submission_is(grad
     assert "wrong_relu" in calls and fixed["wrong_relu"].score == 16
 
 
+@pytest.mark.sandbox
 def test_a_failure_while_grading_one_submission_is_its_error_and_the_others_are_saved(tmp_path, monkeypatch):
     cases = {k: fx.CASES[k] for k in ("full", "wrong_relu", "blank")}
     course = fx.make_course(ROOT, tmp_path / "course")
@@ -163,6 +176,7 @@ def test_a_failure_while_grading_one_submission_is_its_error_and_the_others_are_
     assert (again["wrong_relu"].status, again["wrong_relu"].score) == ("graded", 13)
 
 
+@pytest.mark.sandbox
 def test_a_run_killed_midway_finishes_the_rest_when_run_again(tmp_path):
     course = fx.make_course(ROOT, tmp_path / "course")
     cases = {k: fx.CASES[k] for k in ("full", "wrong_relu", "blank", "patch_numpy", "always_equal", "set_result")}

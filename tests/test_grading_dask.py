@@ -71,6 +71,7 @@ def _kill_a_worker_after(state, count: int, client, killed: list) -> threading.T
     return thread
 
 
+@pytest.mark.sandbox
 def test_100_submissions_on_dask_match_local_workers_and_a_killed_worker_loses_none(tmp_path, monkeypatch,
                                                                                      cluster):
     local_cluster, client = cluster
@@ -115,6 +116,7 @@ def test_100_submissions_on_dask_match_local_workers_and_a_killed_worker_loses_n
     assert submitted == [] and [_plain(g) for g in again] == [_plain(g) for g in results]
 
 
+@pytest.mark.sandbox
 def test_a_killed_dask_grading_run_finishes_the_rest_when_run_again(tmp_path, cluster):
     local_cluster, _ = cluster
     course = fx.make_course(ROOT, tmp_path / "course")
@@ -137,6 +139,8 @@ def test_a_killed_dask_grading_run_finishes_the_rest_when_run_again(tmp_path, cl
     assert rows == {s: fx.CASES[k][1:] for s, k in kinds.items()}
 
 
+@pytest.mark.sandbox
+@pytest.mark.postgresql
 def test_an_unreachable_scheduler_is_one_line_before_anything_is_written(tmp_path, postgres_database):
     course, db_url = fx.make_course(ROOT, tmp_path / "course"), postgres_database()
     _class(course, 2)
@@ -157,6 +161,7 @@ def test_workers_and_dask_together_are_refused_in_one_line():
     assert result.returncode == 1 and result.stderr.startswith("Error: --workers sets local sandboxes")
 
 
+@pytest.mark.sandbox
 def test_a_task_that_keeps_killing_its_workers_stops_the_run_in_one_line():
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), LocalCluster(
             n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=logging.CRITICAL) as local:

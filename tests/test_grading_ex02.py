@@ -587,6 +587,7 @@ def _output(nb) -> str:
 
 
 @pytest.mark.attack
+@pytest.mark.sandbox
 @pytest.mark.slow
 def test_course_grade_gives_the_solution_full_marks_the_blank_none_and_every_mutant_less(graded):
     assert (graded["solution"][0].status, graded["solution"][0].score) == ("graded", 25)
@@ -598,6 +599,7 @@ def test_course_grade_gives_the_solution_full_marks_the_blank_none_and_every_mut
 
 
 @pytest.mark.attack
+@pytest.mark.sandbox
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(ATTACKS))
 def test_an_attack_earns_what_the_honest_part_of_the_work_earns(graded, student):
@@ -614,6 +616,7 @@ def test_an_attack_earns_what_the_honest_part_of_the_work_earns(graded, student)
 
 
 @pytest.mark.attack
+@pytest.mark.sandbox
 @pytest.mark.slow
 def test_scores_that_do_not_come_from_the_trained_params_are_named(graded):
     assert "the trained params do not" in graded["nearest_neighbour"][0].messages["test_training"]

@@ -488,6 +488,7 @@ NBGRADER_SESSION_WARNINGS = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.S
 
 
 @pytest.mark.attack
+@pytest.mark.sandbox
 @pytest.mark.slow
 @NBGRADER_SESSION_WARNINGS
 def test_course_grade_gives_the_solution_full_marks_the_blank_0_and_every_mutant_less(graded_class):
@@ -500,6 +501,7 @@ def test_course_grade_gives_the_solution_full_marks_the_blank_0_and_every_mutant
 
 
 @pytest.mark.attack
+@pytest.mark.sandbox
 @pytest.mark.slow
 @NBGRADER_SESSION_WARNINGS
 @pytest.mark.parametrize("student", sorted(ATTACKS))

@@ -410,6 +410,7 @@ def graded_class(tmp_path_factory):
 
 
 @pytest.mark.attack
+@pytest.mark.sandbox
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(CLASS))
 def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class, student):
@@ -421,6 +422,7 @@ def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class
 
 
 @pytest.mark.attack
+@pytest.mark.sandbox
 @pytest.mark.slow
 def test_course_grade_takes_points_from_every_mutant(graded_class):
     results, mutants = graded_class
@@ -429,6 +431,7 @@ def test_course_grade_takes_points_from_every_mutant(graded_class):
 
 
 @pytest.mark.attack
+@pytest.mark.sandbox
 @pytest.mark.slow
 def test_the_stub_with_a_patched_channel_is_told_why(graded_class):
     results, _ = graded_class

@@ -530,6 +530,7 @@ def graded_class(tmp_path_factory):
 
 
 @pytest.mark.attack
+@pytest.mark.sandbox
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(CLASS))
 def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class, student):
@@ -542,6 +543,7 @@ def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class
 
 
 @pytest.mark.attack
+@pytest.mark.sandbox
 @pytest.mark.slow
 def test_course_grade_takes_points_from_every_mutant(graded_class):
     results, mutants = graded_class
@@ -550,6 +552,7 @@ def test_course_grade_takes_points_from_every_mutant(graded_class):
 
 
 @pytest.mark.attack
+@pytest.mark.sandbox
 @pytest.mark.slow
 def test_label_theft_finds_no_labels_and_is_told_its_accuracy(graded_class):
     results, _ = graded_class

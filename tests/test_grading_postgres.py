@@ -61,6 +61,8 @@ def _plain(g):
     return g.student_id, g.status, g.score, g.flags, g.cell_scores
 
 
+@pytest.mark.sandbox
+@pytest.mark.postgresql
 def test_postgres_gets_the_same_grades_as_sqlite(both):
     lite, pg, url, results = both
     assert not (pg / "gradebook.db").exists()  # the URL in nbgrader_config.py was used
@@ -73,6 +75,8 @@ def test_postgres_gets_the_same_grades_as_sqlite(both):
     assert formgrader["full"][:2] == (16, 20) and formgrader["wrong_relu"][0] == 13  # 4 points are written answers
 
 
+@pytest.mark.sandbox
+@pytest.mark.postgresql
 def test_a_running_formgrader_serves_the_postgres_grades(both):
     _, pg, _, _ = both
     port, token = free_port(), "rectified-formgrader-token"
@@ -104,6 +108,8 @@ def _get_json(url: str, token: str, server: subprocess.Popen, seconds: float = 6
             time.sleep(0.3)
 
 
+@pytest.mark.sandbox
+@pytest.mark.postgresql
 def test_two_concurrent_runs_into_one_fresh_database_lose_nothing(tmp_path, postgres_database):
     url = postgres_database()  # empty: both runs race to create the tables, the assignment and its cells
     halves = [dict(list(CASES.items())[:3]), dict(list(CASES.items())[3:])]
@@ -132,6 +138,7 @@ def _files(course) -> set:
     return {p.relative_to(course) for p in course.rglob("*")}
 
 
+@pytest.mark.sandbox
 @pytest.mark.parametrize("url", ["postgresql+psycopg://postgres@127.0.0.1:{port}/nowhere", "not a url",
                                  "sqlite:////no/such/folder/gradebook.db"])
 def test_an_unreachable_gradebook_is_one_line_before_anything_is_written(tmp_path, url):

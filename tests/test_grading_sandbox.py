@@ -14,7 +14,7 @@ from course_lib.grading.grade import library_dir
 from course_lib.grading.sandbox import Limits, Sandbox, bwrap_available, unprivileged
 from course_lib.grading.session import Refused, run_notebook
 
-pytestmark = [pytest.mark.slow, pytest.mark.attack]
+pytestmark = [pytest.mark.slow, pytest.mark.attack, pytest.mark.sandbox]
 WRITTEN = {"course_lib.activations": ["relu", "relu_grad"]}
 
 

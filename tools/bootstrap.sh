@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Create or refresh the course's virtual environment and register its Jupyter kernel.
 # Idempotent: a second run checks a stamp and finishes in about a second; an interrupted run is redone.
-# Used by `make lab`, `make test` and .ci/run. Settings: PYTHON (default python3), VENV (default .venv).
+# Used by `make lab`, `make test` and .ci/run. Settings: PYTHON (default python3), VENV (default .venv),
+# EXTRAS (pyproject.toml's extras to add to the student set, comma-separated: instructor, lecturer, maintainer;
+# default none). Extras installed earlier stay: `make lab` after `make test` installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,7 @@ VENV="${VENV:-.venv}"
 KERNEL_NAME="rectified"
 KERNEL_DISPLAY="Rectified (Python 3)"
 STAMP="$VENV/.rectified-install-stamp"
+EXTRAS="${EXTRAS:-}"
 
 fail() { echo "error: $*" >&2; exit 1; }
 
@@ -27,14 +30,30 @@ if [ -d "$VENV" ] && ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
 fi
 [ -d "$VENV" ] || { echo "Creating $VENV"; "$PYTHON" -m venv "$VENV"; }
 
-# The stamp names what was installed; it is written only after every step succeeded.
+# The stamp names what was installed ("<hash> <python> extras=a,b"); it is written only after every step succeeded.
 wanted="$(cat pyproject.toml tools/bootstrap.sh | sha256sum | cut -c1-16) $("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])')"
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted" ]; then
+# A set of extras as one sorted, comma-separated list; maintainer includes instructor and lecturer.
+normalize() {
+  local list
+  list="$(printf '%s\n' "$@" | tr ', ' '\n\n' | sed '/^$/d' | sort -u)"
+  if printf '%s\n' "$list" | grep -qx maintainer; then
+    list="$(printf '%s\n' "$list" | sed '/^instructor$/d; /^lecturer$/d')"
+  fi
+  printf '%s\n' "$list" | sed '/^$/d' | paste -sd, -
+}
+had=""
+if [ -f "$STAMP" ]; then
+  read -r stamp_hash stamp_python stamp_extras < "$STAMP" || true
+  had="$(normalize "${stamp_extras#extras=}")"
+fi
+# What to install: the extras asked for plus those installed before.
+extras="$(normalize "$EXTRAS" "$had")"
+if [ "${stamp_hash:-} ${stamp_python:-}" = "$wanted" ] && [ "$extras" = "$had" ]; then
   exit 0
 fi
 
-echo "Installing the course into $VENV (first time: about a minute; torch is the CPU build)"
-"$VENV/bin/python" -m pip install --disable-pip-version-check -q -e '.[test]'
+echo "Installing the course${extras:+ with [$extras]} into $VENV (first time: about a minute; torch is the CPU build)"
+"$VENV/bin/python" -m pip install --disable-pip-version-check -q -e ".${extras:+[$extras]}"
 # One thread per kernel: tiny torch models train several times faster (bench/bench_kernel_threads.py measures it).
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name "$KERNEL_NAME" --display-name "$KERNEL_DISPLAY" \
   --env OMP_NUM_THREADS 1 --env MKL_NUM_THREADS 1 >/dev/null
@@ -43,5 +62,5 @@ echo "Installing the course into $VENV (first time: about a minute; torch is the
 for ext in formgrader assignment_list course_list validate_assignment; do
   "$VENV/bin/jupyter" server extension enable --sys-prefix "nbgrader.server_extensions.$ext" >/dev/null 2>&1
 done
-echo "$wanted" > "$STAMP"
+echo "$wanted extras=$extras" > "$STAMP"
 echo "Installed. Kernel: $KERNEL_DISPLAY"
