@@ -40,6 +40,7 @@ from course_lib.grading.decide import CellVerdict, Expected, decide
 from course_lib.grading.feedback import feedback_notebook, hidden_lines, to_html
 from course_lib.grading.gradebook import GradebookWriter, check_reachable, gradebook_url, write_csv, write_lock
 from course_lib.grading.intake import Submission, extract_zip, find_submissions
+from course_lib.grading.kernel.channel import CheckFailed
 from course_lib.grading.release import generate
 from course_lib.grading.restore import restore, without_comments
 from course_lib.grading.sandbox import Limits
@@ -244,8 +245,9 @@ def _executed(notebook, result: SessionResult, verdicts: dict[str, CellVerdict])
         cell.execution_count = run.execution_count if run else None
         verdict = verdicts.get(grade_id(cell) or "")
         if verdict and verdict.message:
-            cell.outputs.append(nbformat.v4.new_output("error", ename="AssertionError", evalue=verdict.message,
-                                                       traceback=[f"AssertionError: {verdict.message}"]))
+            failed = CheckFailed(verdict.message)  # shown as the student saw it in their own Jupyter
+            cell.outputs.append(nbformat.v4.new_output("error", ename=type(failed).__name__, evalue=verdict.message,
+                                                       traceback=failed._render_traceback_()))
     return nb
 
 

@@ -10,10 +10,11 @@ from and who judges the data depends on where the kernel runs:
   judges it itself. Nothing is judged here and nothing is raised: the host decides.
 - **local** (a student's Jupyter, plain `nbgrader autograde`): the host side's judges are importable in this
   process, so the check is prepared from the notebook's parameters and judged right here; a failure raises
-  AssertionError with the judge's message, as nbgrader expects.
+  CheckFailed (an AssertionError, as nbgrader expects) with the judge's message.
 """
 
 import importlib
+import textwrap
 from collections.abc import Callable
 
 from course_lib.grading import plain, protocol
@@ -21,6 +22,17 @@ from course_lib.grading import plain, protocol
 LOCAL_JUDGES = "course_lib.grading.judges"  # host side; present outside the sandbox only
 
 _link = None
+
+
+class CheckFailed(AssertionError):
+    """A check the student's code failed. Jupyter shows only its message, wrapped to lines that `nbgrader
+    validate` prints whole (it cuts lines at about 86 characters), and no grader frames."""
+
+    WIDTH = 80
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for how an exception is shown
+        text = f"{type(self).__name__}: {self}"
+        return [line for paragraph in text.splitlines() for line in textwrap.wrap(paragraph, self.WIDTH) or [""]]
 
 
 class NotGiven(RuntimeError):
@@ -44,7 +56,7 @@ def check(name: str, probe: Callable, **params) -> None:
     if _link is None:
         message = importlib.import_module(LOCAL_JUDGES).judge_here(name, probe, params)
         if message:
-            raise AssertionError(message)
+            raise CheckFailed(message)
         return
     _link.send({"op": protocol.ASK, "check": name, "params": plain.encode(params)})
     reply = _link.receive()
