@@ -5,6 +5,8 @@ garbled or huge data fails without raising; a forged setting passes only if it i
 exercise asks. The slow tests grade a class with `course grade` (bubblewrap, secret seeds): the solution
 earns full marks, the blank 0, every mutant loses points, and no attack earns more than its honest work."""
 
+import contextlib
+import io
 import subprocess
 import sys
 
@@ -510,3 +512,26 @@ def test_no_attack_earns_more_than_its_honest_work(graded_class, student):
     result = graded_class[student]
     assert (result.status, result.score) == (status, score), (result.flags, result.messages)
     assert (flag in result.flags) if flag else not any("reference" in f for f in result.flags)
+
+
+LEAKY_PREVENT = '''def prevent_death():
+    def build_model():
+        return nn.Sequential(nn.Linear(2, 64), nn.BatchNorm1d(64), nn.LeakyReLU(0.1),
+                             nn.Linear(64, 64), nn.BatchNorm1d(64), nn.LeakyReLU(0.1), nn.Linear(64, 2))
+    return build_model, 1e-2
+'''
+
+
+def test_the_locked_monitor_cell_runs_with_every_answer_the_instructions_allow():
+    """prevent_death may use any ReLU-family layer; with LeakyReLU only, firing_rates (nn.ReLU modules) returns
+    no rates, and the locked cell that prints them used to fail with ZeroDivisionError."""
+    nb = _with(prevent=LEAKY_PREVENT)
+    namespace: dict = {"__name__": "__main__"}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for c in nb.cells:
+            if c.cell_type == "code" and not (grade_id(c) or "").startswith("test_"):
+                exec(c.source, namespace)  # noqa: S102 - the course's own cells and a typed-in answer
+                if grade_id(c) == "readonly-19":
+                    break
+    assert "provoke: dead" in printed.getvalue() and "prevent: no nn.ReLU module" in printed.getvalue()
