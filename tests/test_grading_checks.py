@@ -113,6 +113,14 @@ def test_overflowing_sigmoid_fails_even_when_its_values_are_right():
         ex01.check_sigmoid(naive, reference.sigmoid_grad, seed=0)
 
 
+def test_a_sigmoid_with_np_where_is_told_that_where_computes_both_branches():
+    def where(a):
+        with np.errstate(over="warn", invalid="warn", divide="warn"):
+            return np.where(a >= 0, 1 / (1 + np.exp(-a)), np.exp(a) / (1 + np.exp(a))).astype(a.dtype)
+    with pytest.raises(AssertionError, match="np.where computes both of its branches"):
+        ex01.check_sigmoid(where, reference.sigmoid_grad, seed=0)
+
+
 def _solution(name):
     """The solution's answer cell for `name` from solutions/, run here."""
     from course_lib.grading.sources import grade_id, read_source

@@ -47,7 +47,8 @@ def _first_problem(outcome: Outcome, x: np.ndarray, expected: np.ndarray, warn_f
         bad = ~np.isclose(outcome.value, expected, rtol=rtol, atol=atol, equal_nan=True)
         return f"wrong values at {int(bad.sum())} of {bad.size} elements"
     if warn_free and outcome.warnings:
-        return f"numpy warned '{outcome.warnings[0]}': use a form that cannot overflow for large |x|"
+        return (f"numpy warned '{outcome.warnings[0]}': use a form that cannot overflow for large |x| (np.where "
+                "computes both of its branches on every element, so it warns too: compute each form where it applies)")
     return None
 
 
