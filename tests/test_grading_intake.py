@@ -121,3 +121,30 @@ def test_a_zip_with_paths_outside_its_root_is_refused_before_anything_is_written
     with pytest.raises(IntakeError, match="points outside its root"):
         extract_zip(archive, tmp_path / "out")
     assert not (tmp_path / "evil").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_zip_holding_a_symbolic_link_is_refused_before_anything_is_written(tmp_path):
+    archive = tmp_path / "links.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(f"alice/{A}/{A}.ipynb", RELEASED.read_text())
+        link = zipfile.ZipInfo(f"mallory/{A}/{A}.ipynb")
+        link.external_attr = (0o120777 << 16)  # a symlink entry, as `zip --symlinks` writes it
+        zf.writestr(link, "/etc/shadow")
+    with pytest.raises(IntakeError, match="is a symbolic link"):
+        extract_zip(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_notebook_over_the_size_limit_is_invalid_and_the_others_are_read(submitted, monkeypatch):
+    import course_lib.grading.intake as intake
+
+    monkeypatch.setattr(intake, "MAX_NOTEBOOK_BYTES", 2**20)
+    (submitted / "big" / A).mkdir(parents=True)
+    nb = json.loads(RELEASED.read_text())
+    nb["cells"][0]["source"] = "x" * (2 * 2**20)
+    (submitted / "big" / A / f"{A}.ipynb").write_text(json.dumps(nb))
+    (submitted / "alice" / A).mkdir(parents=True)
+    (submitted / "alice" / A / f"{A}.ipynb").write_text(RELEASED.read_text())
+    found = {s.student_id: s for s in find_submissions(submitted, A)}
+    assert found["big"].notebook is None and "over the 1 MB limit" in found["big"].reason
+    assert found["alice"].notebook is not None
