@@ -1,7 +1,7 @@
 """The `course` command: a thin dispatcher to the rest of course_lib.
 
-Every subcommand has --help; a failure (a bad source, a missing tool, an unknown name) exits with status 1
-and one line starting with "Error:", never a traceback.
+Every subcommand has --help; a failure (a bad source, a missing tool, an unknown name: any CourseError)
+exits with status 1 and one line starting with "Error:", never a traceback.
 """
 
 import importlib
@@ -9,6 +9,17 @@ import importlib
 import click
 
 from course_lib import benches
+from course_lib.errors import CourseError
+
+
+class _Course(click.Group):
+    """The `course` group: whatever CourseError a command raises becomes its one "Error:" line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CourseError as err:
+            raise click.ClickException(str(err)) from None
 
 
 def _require_extra(extra: str, what: str, modules: tuple[str, ...]) -> None:
@@ -24,7 +35,7 @@ def _require_extra(extra: str, what: str, modules: tuple[str, ...]) -> None:
                                    f"make install EXTRAS={extra}, or pip install -e '.[{extra}]'")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Course, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rectified")
 def main() -> None:
     """Rectified: run, check, release, grade and present the activation-functions course."""
@@ -56,12 +67,8 @@ def check(assignments: tuple[str, ...], workers: int | None) -> None:
     """Instructor CI: release, autograde solution, blank and mutants for each assignment (default: all)."""
     from course_lib.grading.check import check as check_assignment
     from course_lib.grading.check import format_table
-    from course_lib.grading.sources import SourceError
 
-    try:
-        results = [check_assignment(a, workers) for a in _assignments(assignments)]
-    except SourceError as err:
-        raise click.ClickException(str(err)) from None
+    results = [check_assignment(a, workers) for a in _assignments(assignments)]
     click.echo(format_table(results))
     if not all(r.ok for r in results):
         raise click.ClickException("an assignment's solution lost points, its blank scored, or a mutant survived")
@@ -72,13 +79,9 @@ def check(assignments: tuple[str, ...], workers: int | None) -> None:
 def release(assignments: tuple[str, ...]) -> None:
     """Generate exercises/<assignment>/ from solutions/<assignment>/ with nbgrader (default: all)."""
     from course_lib.grading.release import release as release_assignments
-    from course_lib.grading.sources import SourceError
 
-    try:
-        for folder in release_assignments(_assignments(assignments)):
-            click.echo(f"released {folder}")
-    except SourceError as err:
-        raise click.ClickException(str(err)) from None
+    for folder in release_assignments(_assignments(assignments)):
+        click.echo(f"released {folder}")
 
 
 @main.command()
@@ -97,12 +100,9 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
     from contextlib import nullcontext
     from pathlib import Path
 
-    from course_lib.grading.grade import UndecidableCheck
     from course_lib.grading.grade import grade as grade_class
     from course_lib.grading.gradebook import GradebookUnreachable
-    from course_lib.grading.intake import IntakeError
     from course_lib.grading.sandbox import Limits, missing_requirement
-    from course_lib.grading.sources import SourceError
 
     _assignments((assignment,))
     if scheduler:
@@ -113,19 +113,19 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
     if missing:
         raise click.ClickException(missing)
     limits = Limits(**{k: v for k, v in {"wall_s": timeout, "memory_mb": memory}.items() if v})
-    errors, cluster = (SourceError, IntakeError, UndecidableCheck, GradebookUnreachable), nullcontext()
+    cluster = nullcontext()
     if scheduler:  # imported only when asked for: dask takes a second to import
-        from course_lib.grading.cluster import ClusterUnusable, DaskWorkers
+        from course_lib.grading.cluster import DaskWorkers
 
-        errors, cluster = errors + (ClusterUnusable,), DaskWorkers.connect(scheduler)
+        cluster = DaskWorkers.connect(scheduler)
     try:
         with cluster as executor:
             results = grade_class(assignment, Path(submissions) if submissions else None, workers, limits,
                                   db_url=db_url, executor=executor)
-    except errors as err:
-        if isinstance(err, GradebookUnreachable) and "psycopg" in str(err):
+    except GradebookUnreachable as err:
+        if "psycopg" in str(err):
             _require_extra("instructor", "a PostgreSQL gradebook", ("psycopg",))
-        raise click.ClickException(str(err)) from None
+        raise
     counts = {}
     for g in results:
         counts[g.status] = counts.get(g.status, 0) + 1
@@ -141,12 +141,9 @@ def slides(notebook: str | None, out: str | None) -> None:
     from pathlib import Path
 
     _require_extra("lecturer", "course slides", ("sphinx_revealjs", "jupyter_server_mathjax"))
-    from course_lib.slides import UnknownNotebook, build
+    from course_lib.slides import build
 
-    try:
-        decks = build([notebook] if notebook else [], Path(out) if out else None, progress=click.echo)
-    except UnknownNotebook as err:
-        raise click.ClickException(str(err)) from None
+    decks = build([notebook] if notebook else [], Path(out) if out else None, progress=click.echo)
     if any(failure for _, failure in decks):
         raise click.ClickException("a notebook failed to execute: its slides stop at the failing cell")
 
@@ -158,12 +155,9 @@ def site(out: str | None) -> None:
     from pathlib import Path
 
     _require_extra("lecturer", "course site", ("sphinx_revealjs", "jupyter_server_mathjax"))
-    from course_lib.site import SiteError, build
+    from course_lib.site import build
 
-    try:
-        result = build(Path(out) if out else None, progress=click.echo)
-    except SiteError as err:
-        raise click.ClickException(str(err)) from None
+    result = build(Path(out) if out else None, progress=click.echo)
     click.echo(f"wrote {result.index}")
     if result.failures:
         failed = "; ".join(f"{name}: {failure}" for name, failure in result.failures.items())

@@ -27,6 +27,7 @@ from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
 from course_lib import rendering, slides
+from course_lib.errors import CourseError
 from course_lib.paths import course_root, notebooks
 
 DEFAULT_OUT = ("site", "_build")
@@ -48,7 +49,7 @@ PAGE_TEMPLATE = "{%- extends 'index.html.j2' -%}" + rendering.OFFLINE_BLOCKS + "
 """
 
 
-class SiteError(ValueError):
+class SiteError(CourseError, ValueError):
     """The output folder cannot be used (it holds something `course site` did not write)."""
 
 

@@ -15,6 +15,7 @@ from jinja2 import DictLoader
 from nbconvert import SlidesExporter
 
 from course_lib import rendering
+from course_lib.errors import CourseError
 from course_lib.paths import course_root, notebooks
 
 DEFAULT_OUT = ("site", "_build", "slides")
@@ -45,7 +46,7 @@ Reveal.on("slidechanged", function (event) {
 """
 
 
-class UnknownNotebook(ValueError):
+class UnknownNotebook(CourseError, ValueError):
     """A notebook name that is not in notebooks/; the message lists the ones that are."""
 
 

@@ -48,3 +48,34 @@ def test_a_bad_name_exits_nonzero_with_one_error_line_and_no_traceback(argv):
     result = subprocess.run([sys.executable, "-m", "course_lib.cli", *argv], capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
     assert result.stderr.startswith("Error: ") and result.stderr.strip().count("\n") == 0
+
+
+def _course_errors() -> list[type]:
+    """Every error class course_lib raises for its user: each must derive from CourseError."""
+    from course_lib.grading.cluster import ClusterUnusable
+    from course_lib.grading.grade import UndecidableCheck
+    from course_lib.grading.gradebook import GradebookUnreachable
+    from course_lib.grading.intake import IntakeError
+    from course_lib.grading.slots import NoFreeSlot
+    from course_lib.grading.sources import SourceError
+    from course_lib.site import SiteError
+    from course_lib.slides import UnknownNotebook
+
+    return [ClusterUnusable, UndecidableCheck, GradebookUnreachable, IntakeError, NoFreeSlot, SourceError, SiteError,
+            UnknownNotebook]
+
+
+@pytest.mark.parametrize("error", _course_errors(), ids=lambda e: e.__name__)
+def test_any_course_error_a_command_raises_is_one_error_line(error, monkeypatch):
+    """NoFreeSlot, for one, used to reach the user as a traceback: the CLI now catches the one base."""
+    from course_lib.errors import CourseError
+    from course_lib.grading import release
+
+    assert issubclass(error, CourseError)
+
+    def fails(names):
+        raise error(f"{error.__name__}: what went wrong, and what to do")
+    monkeypatch.setattr(release, "release", fails)
+    result = CliRunner().invoke(main, ["release", "ex01_activations"])
+    assert result.exit_code == 1 and result.exception.__class__ is SystemExit
+    assert result.output == f"Error: {error.__name__}: what went wrong, and what to do\n"

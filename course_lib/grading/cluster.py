@@ -17,13 +17,14 @@ from contextlib import contextmanager
 
 from distributed import Client, KilledWorker, as_completed
 
+from course_lib.errors import CourseError
 from course_lib.grading.grade import grading_code_version
 from course_lib.grading.sandbox import missing_requirement
 
 CONNECT_TIMEOUT_S = 10
 
 
-class ClusterUnusable(RuntimeError):
+class ClusterUnusable(CourseError, RuntimeError):
     """The scheduler cannot be reached, has no workers, or a worker cannot grade."""
 
 

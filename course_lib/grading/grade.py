@@ -35,6 +35,7 @@ import nbformat
 from tqdm.auto import tqdm
 
 from course_lib.data import cache_dir
+from course_lib.errors import CourseError
 from course_lib.grading import judges, library, plain, protocol, slots
 from course_lib.grading.decide import CellVerdict, Expected, decide
 from course_lib.grading.feedback import feedback_notebook, hidden_lines, to_html
@@ -52,7 +53,7 @@ REFERENCE_STUDENT = "(reference solution)"
 REFERENCE_FLAG = "uses the course's reference"
 
 
-class UndecidableCheck(ValueError):
+class UndecidableCheck(CourseError, ValueError):
     """The reference solution cannot be graded this way (it fails, or a test cell makes no check)."""
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from course_lib.errors import CourseError
 from course_lib.grading.nbgrader_api import course_config
 
 CSV_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "flags", "duration_s"]
@@ -30,7 +31,7 @@ CONNECT_TIMEOUT_S = 5
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"rectified gradebook writer").digest()[:8], "big", signed=True)
 
 
-class GradebookUnreachable(RuntimeError):
+class GradebookUnreachable(CourseError, RuntimeError):
     """The gradebook URL is malformed, its driver is missing, or its database cannot be reached."""
 
 

@@ -13,6 +13,8 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
+from course_lib.errors import CourseError
+
 SAFE_STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 
@@ -28,7 +30,7 @@ class Submission:
     flags: tuple[str, ...] = field(default_factory=tuple)
 
 
-class IntakeError(ValueError):
+class IntakeError(CourseError, ValueError):
     """The submissions as a whole cannot be read (a missing folder, an unsafe zip)."""
 
 

@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from course_lib.errors import CourseError
+
 MAX_SLOTS = 256  # uids 61000..61255
 
 
-class NoFreeSlot(RuntimeError):
+class NoFreeSlot(CourseError, RuntimeError):
     """Every slot is taken: more concurrent sandboxes on this machine than MAX_SLOTS."""
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import nbformat
 
+from course_lib.errors import CourseError
 from course_lib.paths import course_root
 
 
-class SourceError(ValueError):
+class SourceError(CourseError, ValueError):
     """An assignment's source notebook cannot be released; the message names the file and the cell."""
 
 
