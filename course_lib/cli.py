@@ -102,6 +102,7 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
 
     from course_lib.grading.grade import grade as grade_class
     from course_lib.grading.gradebook import GradebookUnreachable
+    from course_lib.grading.nbgrader_api import cell_timeout_s
     from course_lib.grading.sandbox import Limits, missing_requirement
 
     _assignments((assignment,))
@@ -112,7 +113,8 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
     missing = missing_requirement()
     if missing:
         raise click.ClickException(missing)
-    limits = Limits(**{k: v for k, v in {"wall_s": timeout, "memory_mb": memory}.items() if v})
+    limits = Limits(cell_timeout_s=cell_timeout_s(),
+                    **{k: v for k, v in {"wall_s": timeout, "memory_mb": memory}.items() if v})
     cluster = nullcontext()
     if scheduler:  # imported only when asked for: dask takes a second to import
         from course_lib.grading.cluster import DaskWorkers

@@ -79,3 +79,16 @@ def test_any_course_error_a_command_raises_is_one_error_line(error, monkeypatch)
     result = CliRunner().invoke(main, ["release", "ex01_activations"])
     assert result.exit_code == 1 and result.exception.__class__ is SystemExit
     assert result.output == f"Error: {error.__name__}: what went wrong, and what to do\n"
+
+
+@pytest.mark.sandbox  # `course grade` stops first where the sandbox cannot run
+def test_course_grade_gives_each_cell_nbgrader_configs_timeout(monkeypatch):
+    """One per-cell timeout: nbgrader_config.py's Execute.timeout, for plain nbgrader and `course grade` alike."""
+    from course_lib.grading import grade as grade_module
+    from course_lib.grading.nbgrader_api import course_config
+
+    seen = []
+    monkeypatch.setattr(grade_module, "grade", lambda *args, **kwargs: seen.append(args[3]) or [])
+    result = CliRunner().invoke(main, ["grade", "ex01_activations"])
+    assert result.exit_code == 0, result.output
+    assert seen[0].cell_timeout_s == course_config().Execute.timeout == 120

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib.grading.nbgrader_api import api
+from course_lib.grading.nbgrader_api import api, cell_timeout_s
 from course_lib.grading.release import generate
 from course_lib.grading.sandbox import Limits
 from course_lib.grading.sources import SourceError, read_source
 from course_lib.paths import course_root
 
-GRADED_LIMITS = Limits(wall_s=600, cell_timeout_s=120)  # nbgrader_config.py's per-cell timeout
+CHECK_WALL_S = 600  # a whole notebook under `course check`: its trainings on a busy machine
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,8 @@ def _course_grade_scores(root: Path, assignment: str, workers: int) -> dict[str,
     """`course grade` of the scratch course's submissions (its own gradebook and secret)."""
     from course_lib.grading.grade import grade
 
-    results = grade(assignment, root / "submitted", workers, GRADED_LIMITS, progress=False,
+    limits = Limits(wall_s=CHECK_WALL_S, cell_timeout_s=cell_timeout_s())
+    results = grade(assignment, root / "submitted", workers, limits, progress=False,
                     db_url=f"sqlite:///{root / 'graded.db'}", root=root)
     return {g.student_id: Score(g.student_id, g.score, g.max_score,
                                 tuple(cell for cell, points in g.cell_scores.items() if points == 0))

@@ -42,6 +42,7 @@ from course_lib.grading.feedback import feedback_notebook, hidden_lines, to_html
 from course_lib.grading.gradebook import GradebookWriter, check_reachable, gradebook_url, write_csv, write_lock
 from course_lib.grading.intake import Submission, extract_zip, find_submissions
 from course_lib.grading.kernel.channel import CheckFailed
+from course_lib.grading.nbgrader_api import cell_timeout_s
 from course_lib.grading.release import generate
 from course_lib.grading.restore import restore, without_comments
 from course_lib.grading.sandbox import Limits
@@ -396,7 +397,7 @@ def grade(assignment: str, submissions: Path | None = None, workers: int | None 
     root = root or course_root()
     db_url = gradebook_url(root, db_url)
     check_reachable(db_url)
-    run, limits = Run(assignment, root, db_url), limits or Limits()
+    run, limits = Run(assignment, root, db_url), limits or Limits(cell_timeout_s=cell_timeout_s(root))
     executor = executor or LocalWorkers(workers or os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
         scratch = Path(scratch)

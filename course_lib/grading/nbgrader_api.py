@@ -25,6 +25,12 @@ def course_config(root: Path | None = None, db_url: str | None = None) -> Config
     return config
 
 
+def cell_timeout_s(root: Path | None = None) -> float:
+    """The one per-cell timeout, nbgrader_config.py's Execute.timeout: plain nbgrader, `course check` and
+    `course grade` all give a cell this long."""
+    return float(course_config(root).Execute.timeout)
+
+
 def _put_env_bin_on_path() -> None:
     """nbgrader runs the `alembic` command by name; the env's bin/ is not on PATH when its python is called
     directly (as `make test` does), so put it there."""

@@ -42,7 +42,8 @@ POLL_S = 0.2
 class Limits:
     """Caps for one submission: wall seconds in all, address space per process and memory of the whole tree
     (MB: resident memory plus what /tmp holds), processes+threads, output kept per cell (characters), seconds
-    per cell, and the size of each writable tmpfs, /tmp and /dev/shm (MB, also the largest file)."""
+    per cell (`course grade` and `course check` give nbgrader_config.py's Execute.timeout, as plain nbgrader does),
+    and the size of each writable tmpfs, /tmp and /dev/shm (MB, also the largest file)."""
 
     wall_s: float = 120.0
     memory_mb: int = 4000
