@@ -258,6 +258,30 @@ def versus(summary: list[dict], reference: str = "relu") -> list[dict]:
     return out
 
 
+def paired(rows: list[dict], reference: str = "relu", metric: str = "test_acc", confidence: float = 0.95
+           ) -> dict[tuple[str, str, str], dict]:
+    """(data, arch, activation) -> `course_lib.stats.paired_difference` of `metric` against `reference` on the
+    same data set and architecture, matched seed by seed (only seeds both have), for every other activation.
+
+    Runs with the same seed start from the same torch seed and see the same minibatch order, so the difference
+    per seed removes much of the seed-to-seed noise that `versus` (two independent means) keeps.
+    """
+    from course_lib.stats import paired_difference
+
+    by_key: dict[tuple[str, str, str], dict[int, float]] = {}
+    for row in rows:
+        by_key.setdefault((row["data"], row["arch"], row["activation"]), {})[row["seed"]] = row[metric]
+    out = {}
+    for (data, arch, activation), values in by_key.items():
+        ref = by_key.get((data, arch, reference))
+        if activation == reference or ref is None:
+            continue
+        seeds = sorted(set(values) & set(ref))
+        out[data, arch, activation] = paired_difference([values[s] for s in seeds], [ref[s] for s in seeds],
+                                                        confidence)
+    return out
+
+
 def _cell(value, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"

@@ -43,6 +43,15 @@ def _color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
+# Lines on a white background: the palette without its yellow, which is too light to read as a thin line.
+LINE_COLORS = tuple(c for c in PALETTE if c != "#F0E442")
+
+
+def _line_color(i: int) -> str:
+    """The i-th colour for lines (no yellow), wrapping around."""
+    return LINE_COLORS[i % len(LINE_COLORS)]
+
+
 def _axes(ax=None, ncols: int = 1, figsize: tuple | None = None):
     """`ax` if given, else the Axes (or array of ncols Axes) of a new figure."""
     if ax is not None:
@@ -89,7 +98,7 @@ def _call(f: Callable, x: np.ndarray) -> np.ndarray:
 
 
 def plot_functions(functions: dict, x: np.ndarray | None = None, derivatives: bool = True, ax=None):
-    """Plot each named function (left) and, dashed, its derivative (right).
+    """Plot each named function (left) and, dashed, its derivative (right), each panel with its legend.
 
     functions: name -> f, or name -> (f, df); f may be numpy, torch, or an nn.Module. Without df the
     derivative is a central difference on the grid (a kink shows as one intermediate point).
@@ -101,13 +110,13 @@ def plot_functions(functions: dict, x: np.ndarray | None = None, derivatives: bo
     for i, (name, fs) in enumerate(functions.items()):
         f, df = fs if isinstance(fs, tuple) else (fs, None)
         y = _call(f, x)
-        ax_f.plot(x, y, color=_color(i), label=name)
+        ax_f.plot(x, y, color=_line_color(i), label=name)
         if ax_df is not None:
             dy = _call(df, x) if df is not None else np.gradient(y, x)
-            ax_df.plot(x, dy, color=_color(i), linestyle="--", label=name)
+            ax_df.plot(x, dy, color=_line_color(i), linestyle="--", label=name)
     _tidy(ax_f, "x", "f(x)", "functions").legend()
     if ax_df is not None:
-        _tidy(ax_df, "x", "f'(x)", "derivatives")
+        _tidy(ax_df, "x", "f'(x)", "derivatives").legend()
     return axes
 
 
@@ -167,11 +176,12 @@ def plot_history(histories, metric: str = "val_acc", ax=None, band: str = "std")
 def plot_firing_rates(rates: dict, ax=None, bins: int = 20):
     """Histogram of each layer's per-unit firing rates (fraction of inputs on which a unit is active).
 
-    rates: layer name -> (n_units,) values in [0, 1]. Dead units (rate exactly 0) are drawn as a
-    hatched bar left of 0 and counted in the legend, e.g. "layer 1: 12/100 dead".
+    rates: layer name -> (n_units,) values in [0, 1]. Dead units (rate exactly 0) are drawn as hatched bars left
+    of 0, side by side (one per layer), and counted in the legend, e.g. "layer 1: 12/100 dead".
     """
     ax = _axes(ax)
     width = 1.0 / bins
+    slot = width / max(len(rates), 1)  # each layer's dead bar gets its own slot left of 0: none hides another
     for i, (name, r) in enumerate(rates.items()):
         r = _np(r).astype(float).ravel()
         if r.size and (r.min() < 0 or r.max() > 1):
@@ -181,8 +191,8 @@ def plot_firing_rates(rates: dict, ax=None, bins: int = 20):
         ax.hist(r[r > 0], bins=np.linspace(0, 1, bins + 1), histtype="stepfilled", alpha=0.35,
                 color=_color(i), edgecolor=_color(i), linewidth=1.5, label=label)
         if dead:
-            ax.bar(-width / 2, dead, width=width, color="none", edgecolor=_color(i), hatch="//",
-                   linewidth=1.5)
+            ax.bar(-width + (i + 0.5) * slot, dead, width=slot, color=_color(i), alpha=0.35, edgecolor=_color(i),
+                   hatch="//", linewidth=1.5)
     ax.set_xlim(-width * 1.5, 1)
     ax.legend()
     return _tidy(ax, "firing rate (hatched left of 0: dead units)", "number of units")

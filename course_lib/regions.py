@@ -112,15 +112,40 @@ def spread_within_regions(values: np.ndarray, ids: np.ndarray) -> float:
     return float(np.max(highs - lows, initial=0.0))
 
 
+def region_colours(ids: np.ndarray, n_colours: int = 20) -> np.ndarray:
+    """A colour index per region, 0..n_colours-1, such that regions sharing a grid edge never share a colour
+    (greedy colouring of the adjacency graph; a planar map needs at most 4, greedy rarely needs more than 6)."""
+    n = int(ids.max()) + 1
+    pairs = np.concatenate([np.stack([ids[:, :-1].ravel(), ids[:, 1:].ravel()], 1),
+                            np.stack([ids[:-1, :].ravel(), ids[1:, :].ravel()], 1)])
+    pairs = np.unique(pairs[pairs[:, 0] != pairs[:, 1]], axis=0)
+    neighbours = [set() for _ in range(n)]
+    for a, b in pairs:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    colour = np.full(n, -1)
+    for region in np.argsort([-len(nb) for nb in neighbours], kind="stable"):
+        used = {colour[nb] for nb in neighbours[region]}
+        colour[region] = next(c for c in range(n + 1) if c not in used)
+    return colour % n_colours
+
+
 def plot_region_map(ids: np.ndarray, g0: np.ndarray, g1: np.ndarray, ax=None, seed: int = 0):
-    """Colour each grid point by its region (random colours, so neighbours rarely match); returns the Axes."""
+    """Colour each grid point by its region, neighbouring regions always in different colours, with the region
+    borders drawn as thin dark lines; returns the Axes. (`seed` is kept for compatibility and unused.)"""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.5), constrained_layout=True)
-    shuffled = np.random.default_rng(seed).permutation(int(ids.max()) + 1)[ids]
-    ax.imshow(shuffled % 20, origin="lower", cmap="tab20", vmin=-0.5, vmax=19.5, interpolation="nearest",
-              extent=(g0.min(), g0.max(), g1.min(), g1.max()))
+    extent = (g0.min(), g0.max(), g1.min(), g1.max())
+    strong_first = np.r_[0:20:2, 1:20:2]  # tab20's strong colours first, its light variants after
+    ax.imshow(strong_first[region_colours(ids)][ids], origin="lower", cmap="tab20", vmin=-0.5, vmax=19.5,
+              interpolation="nearest", extent=extent)
+    border = np.zeros(ids.shape, dtype=bool)
+    border[:, 1:] |= ids[:, 1:] != ids[:, :-1]
+    border[1:, :] |= ids[1:, :] != ids[:-1, :]
+    ax.imshow(np.ma.masked_where(~border, border), origin="lower", cmap="gray_r", vmin=0, vmax=1.2,
+              interpolation="nearest", extent=extent)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     return ax

@@ -20,10 +20,10 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellControlSignal, DeadKernelError
 
+from course_lib.live import HEADLESS_ENV, WIDGET_NOTE  # noqa: F401 (WIDGET_NOTE: rendering.WIDGET_NOTE for callers)
+
 KERNEL_NAME = "rectified"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-WIDGET_NOTE = ('<p class="rectified-widget">Interactive widget: it needs a running kernel. Open this notebook in '
-               "JupyterLab (<code>make lab</code>) to play with it.</p>")
 
 # MathJax 2 as the classic Notebook configured it for this font set: STIX-Web web fonts only.
 MATHJAX = """
@@ -89,8 +89,9 @@ def mathjax_url(static_prefix: str) -> str:
 
 
 def kernel_env() -> dict[str, str]:
-    """This process's environment without MPLBACKEND: a headless backend (as tests set) would hide every figure."""
-    return {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    """This process's environment without MPLBACKEND (a headless backend, as tests set, would hide every figure),
+    with RECTIFIED_HEADLESS set: `course_lib.live.interact` then shows a note and a static figure, not a widget."""
+    return {**{k: v for k, v in os.environ.items() if k != "MPLBACKEND"}, HEADLESS_ENV: "1"}
 
 
 def execute(path: Path, timeout: int = 300) -> Executed:

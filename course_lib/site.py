@@ -199,9 +199,19 @@ the course kernel; the sliders and other widgets need a running kernel: clone th
 """
 
 
+def written_by_us(out: Path) -> bool:
+    """True when `out` is empty, was written by `build`, or holds only decks `course slides` wrote into its
+    slides/ folder (the default place of both commands, so that they work in either order)."""
+    if not out.exists() or (out / MARKER).exists():
+        return True
+    entries = list(out.iterdir())
+    return all(e.name == "slides" and e.is_dir() and (e / slides.MARKER).exists() for e in entries)
+
+
 def prepare(out: Path) -> None:
-    """Empty the parts of `out` that `build` writes; refuse a non-empty folder that `build` did not write."""
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+    """Empty the parts of `out` that `build` writes; refuse a non-empty folder that neither `build` nor
+    `course slides` wrote."""
+    if not written_by_us(out):
         raise SiteError(f"{out} is not empty and was not written by `course site`: choose another --out")
     for sub in ("notebooks", "slides", "exercises"):
         shutil.rmtree(out / sub, ignore_errors=True)

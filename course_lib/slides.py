@@ -21,6 +21,7 @@ from course_lib.paths import course_root, notebooks
 DEFAULT_OUT = ("site", "_build", "slides")
 TEMPLATE = "rectified_slides.html.j2"
 DECK_SUFFIX = ".slides.html"
+MARKER = ".rectified-slides"  # marks a folder `build` wrote: `course site` may replace it (site.prepare)
 
 # nbconvert's reveal template, with reveal.js started by plain script tags instead of require.js (a CDN).
 SLIDES_TEMPLATE = "{%- extends 'index.html.j2' -%}" + rendering.OFFLINE_BLOCKS + """
@@ -91,6 +92,8 @@ def build(names: list[str], out: Path | None = None,
     its deck, up to the failing cell."""
     out = out or course_root().joinpath(*DEFAULT_OUT)
     paths = [find_notebook(n) for n in names] or notebooks()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).touch()
     rendering.copy_assets(out / "_static")
     decks = []
     for path in paths:

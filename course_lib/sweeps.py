@@ -17,6 +17,7 @@ and its measurements (dead_init, dead, val_acc, diverged; slope_min / slope_max 
 
 import functools
 import math
+import multiprocessing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -167,17 +168,40 @@ def dead_fraction_after_training(activation: str = "relu", lr: float = 0.1, bias
     return measure(activation=activation, lr=lr, bias=bias, seed=seed, **settings)["dead"]
 
 
-def sweep(grid: Iterable[dict], seeds: Iterable[int], run: Callable[..., dict] = measure) -> list[dict]:
+def _measure_kwargs(settings: dict) -> dict:
+    return measure(**settings)
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def sweep(grid: Iterable[dict], seeds: Iterable[int], run: Callable[..., dict] = measure,
+          workers: int = 1) -> list[dict]:
     """One row per grid point and seed: run(**point, seed=seed), e.g. grid = [{"lr": 0.1}, {"lr": 1.0}].
 
     A point may carry a "label" (e.g. "BatchNorm + ReLU"): it is not passed to `run` but copied into the row.
+    workers > 1 (only with the default `run`) trains the runs in a pool of that many processes with one torch
+    thread each (a fork server, as `course_lib.compare.run`); every run seeds itself, so the rows are the same.
     """
-    seeds, rows = list(seeds), []
+    seeds, tasks = list(seeds), []
     for point in grid:
         settings = {k: v for k, v in point.items() if k != "label"}
         extra = {"label": point["label"]} if "label" in point else {}
-        rows += [{**extra, **run(**settings, seed=seed)} for seed in seeds]
-    return rows
+        tasks += [(extra, {**settings, "seed": seed}) for seed in seeds]
+    if workers > 1 and run is measure:
+        from concurrent.futures import ProcessPoolExecutor
+
+        from course_lib.compare import default_start_method
+
+        context = multiprocessing.get_context(default_start_method())
+        if context.get_start_method() == "forkserver":
+            context.set_forkserver_preload([__name__, "torch._dynamo"])
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+            results = list(pool.map(_measure_kwargs, [settings for _, settings in tasks]))
+    else:
+        results = [run(**settings) for _, settings in tasks]
+    return [{**extra, **row} for (extra, _), row in zip(tasks, results, strict=True)]
 
 
 def summarize(rows: list[dict], by: str, metric: str) -> dict[str, np.ndarray]:

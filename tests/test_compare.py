@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from course_lib import compare
 from course_lib.compare import (
     Budget,
     Job,
@@ -175,3 +176,18 @@ def test_plot_bars_draws_one_bar_per_data_set_and_activation_at_the_mean():
     heights = sorted(p.get_height() for p in ax.patches)
     assert heights == pytest.approx(sorted(s["mean"] for s in summary))
     assert [t.get_text() for t in ax.get_xticklabels()] == ["relu", "gelu"]
+
+
+def test_paired_matches_seeds_and_compares_each_activation_with_relu_on_its_own_data_and_arch():
+    def row(data, activation, seed, acc):
+        return {"data": data, "arch": "mlp", "activation": activation, "seed": seed, "test_acc": acc}
+
+    rows = [row("a", "relu", s, 0.5 + 0.1 * s) for s in range(4)]
+    rows += [row("a", "gelu", s, 0.52 + 0.1 * s) for s in (3, 2, 1, 0)]  # any order; a constant gain of 0.02
+    rows += [row("a", "silu", s, 0.5 + 0.1 * s) for s in range(3)]  # a seed missing: compared on 3
+    rows += [row("b", "gelu", 0, 0.9)]  # no relu on b: no comparison
+    diffs = compare.paired(rows)
+    assert set(diffs) == {("a", "mlp", "gelu"), ("a", "mlp", "silu")}
+    assert diffs["a", "mlp", "gelu"]["mean"] == pytest.approx(0.02) and diffs["a", "mlp", "gelu"]["n"] == 4
+    assert diffs["a", "mlp", "gelu"]["low"] == pytest.approx(0.02)  # no spread once paired
+    assert diffs["a", "mlp", "silu"]["n"] == 3 and diffs["a", "mlp", "silu"]["mean"] == pytest.approx(0.0)

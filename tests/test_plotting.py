@@ -176,3 +176,21 @@ def test_plot_decision_regions_accepts_a_numpy_callable_returning_labels_or_one_
 def test_plot_decision_regions_rejects_points_that_are_not_2d():
     with pytest.raises(ValueError, match=r"\(N, 2\)"):
         plotting.plot_decision_regions(lambda p: p[:, 0], np.zeros((5, 3)), np.zeros(5))
+
+
+def test_dead_bars_of_different_layers_sit_side_by_side_so_none_hides_another():
+    rates = {"layer 1": np.r_[np.zeros(3), 0.5], "layer 2": np.r_[np.zeros(5), 0.5], "layer 3": np.r_[0.0, 0.7]}
+    ax = plotting.plot_firing_rates(rates, bins=10)
+    hatched = sorted((p for p in ax.patches if p.get_hatch()), key=lambda p: p.get_x())
+    assert [p.get_height() for p in hatched] == [3, 5, 1]
+    for left, right in zip(hatched, hatched[1:], strict=False):
+        assert left.get_x() + left.get_width() <= right.get_x() + 1e-12  # no overlap
+    assert hatched[-1].get_x() + hatched[-1].get_width() <= 1e-12
+
+
+def test_plot_functions_labels_both_panels_and_draws_no_yellow_line():
+    family = {f"f{i}": (lambda x, i=i: x * i, lambda x, i=i: np.full_like(x, i)) for i in range(8)}
+    ax_f, ax_df = plotting.plot_functions(family)
+    assert legend_labels(ax_df) == list(family) == legend_labels(ax_f)
+    colors = {plt.matplotlib.colors.to_hex(line.get_color()).lower() for line in ax_f.lines + ax_df.lines}
+    assert "#f0e442" not in colors

@@ -146,3 +146,16 @@ def test_spread_within_regions_is_the_largest_range_inside_one_region():
 def test_a_model_without_relu_has_no_pattern():
     with pytest.raises(ValueError, match="no nn.ReLU"):
         relu_patterns(nn.Sequential(nn.Linear(2, 2), nn.Tanh()), np.zeros((1, 2)))
+
+
+def test_neighbouring_regions_never_share_a_colour_on_the_region_map():
+    from course_lib.nn import mlp
+    from course_lib.regions import region_colours
+
+    torch.manual_seed(0)
+    ids, _, _ = region_map(mlp([2, 8, 8, 1], bias=None).double(), lo=-3, hi=3, resolution=200)
+    colour = region_colours(ids)[ids]
+    differ = ids[:, 1:] != ids[:, :-1]
+    assert differ.any() and np.all(colour[:, 1:][differ] != colour[:, :-1][differ])
+    differ = ids[1:, :] != ids[:-1, :]
+    assert np.all(colour[1:, :][differ] != colour[:-1, :][differ])

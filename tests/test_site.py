@@ -229,3 +229,26 @@ def test_site_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path):
     assert result.returncode == 1 and "not written by `course site`" in result.stderr
     assert result.stderr.strip().count("\n") == 0
     assert (tmp_path / "thesis.html").read_text() == "mine" and not (tmp_path / "index.html").exists()
+
+
+def test_site_may_replace_a_slides_folder_that_course_slides_wrote_but_nothing_else(tmp_path):
+    from course_lib import site, slides
+
+    out = tmp_path / "_build"
+    (out / "slides").mkdir(parents=True)
+    assert not site.written_by_us(out)  # a slides/ folder somebody else made
+    (out / "slides" / slides.MARKER).touch()
+    assert site.written_by_us(out)
+    (out / "notes.txt").write_text("mine")
+    assert not site.written_by_us(out)
+
+
+@pytest.mark.slow
+def test_course_slides_and_course_site_work_in_either_order_in_their_default_folders(tmp_path):
+    course = _tiny_course(tmp_path / "course", {"00_fine": ["print('fine')"]})
+    env = dict(os.environ, RECTIFIED_ROOT=str(course))
+    for command in ("slides", "site", "slides", "site"):
+        result = subprocess.run([COURSE, command], capture_output=True, text=True, timeout=600, env=env)
+        assert result.returncode == 0, (command, result.stderr)
+    build = course / "site" / "_build"
+    assert (build / "index.html").is_file() and (build / "slides" / "00_fine.slides.html").is_file()

@@ -152,3 +152,8 @@ def test_plot_sweep_draws_the_mean_of_each_group_and_marks_diverged_runs():
     assert mean_line.get_xdata().tolist() == [0.1, 1.0]
     assert np.allclose(mean_line.get_ydata(), [0.1, 0.5])
     assert [t.get_text() for t in ax.texts] == ["1/2 diverged"]
+
+
+def test_a_sweep_in_two_worker_processes_gives_the_same_rows_as_one_process():
+    grid = [{"lr": 0.3, "setup": SMALL}, {"lr": 1.0, "bias": 0.1, "setup": SMALL, "label": "big"}]
+    assert sweeps.sweep(grid, [0, 1], workers=2) == sweeps.sweep(grid, [0, 1])
