@@ -586,7 +586,6 @@ def _output(nb) -> str:
                    for o in c.outputs)
 
 
-@pytest.mark.attack
 @pytest.mark.sandbox
 @pytest.mark.slow
 def test_course_grade_gives_the_solution_full_marks_the_blank_none_and_every_mutant_less(graded):
@@ -598,7 +597,6 @@ def test_course_grade_gives_the_solution_full_marks_the_blank_none_and_every_mut
         s: (g.status, g.score) for s, g in mutants.items()}
 
 
-@pytest.mark.attack
 @pytest.mark.sandbox
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(ATTACKS))
@@ -615,7 +613,6 @@ def test_an_attack_earns_what_the_honest_part_of_the_work_earns(graded, student)
         assert shown in _output(nb)
 
 
-@pytest.mark.attack
 @pytest.mark.sandbox
 @pytest.mark.slow
 def test_scores_that_do_not_come_from_the_trained_params_are_named(graded):

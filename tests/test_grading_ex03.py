@@ -489,7 +489,6 @@ def graded_class(tmp_path_factory):
 NBGRADER_SESSION_WARNINGS = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # as in test_grade
 
 
-@pytest.mark.attack
 @pytest.mark.sandbox
 @pytest.mark.slow
 @NBGRADER_SESSION_WARNINGS
@@ -502,7 +501,6 @@ def test_course_grade_gives_the_solution_full_marks_the_blank_0_and_every_mutant
     assert not kept, f"mutants that lost no point under secret seeds: {kept}"
 
 
-@pytest.mark.attack
 @pytest.mark.sandbox
 @pytest.mark.slow
 @NBGRADER_SESSION_WARNINGS

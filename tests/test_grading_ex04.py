@@ -409,7 +409,6 @@ def graded_class(tmp_path_factory):
     return results, mutants
 
 
-@pytest.mark.attack
 @pytest.mark.sandbox
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(CLASS))
@@ -421,7 +420,6 @@ def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class
     assert not any("course's reference" in f for f in got.flags)
 
 
-@pytest.mark.attack
 @pytest.mark.sandbox
 @pytest.mark.slow
 def test_course_grade_takes_points_from_every_mutant(graded_class):
@@ -430,7 +428,6 @@ def test_course_grade_takes_points_from_every_mutant(graded_class):
     assert not survivors and all(results[s].status == "graded" for s in mutants)
 
 
-@pytest.mark.attack
 @pytest.mark.sandbox
 @pytest.mark.slow
 def test_the_stub_with_a_patched_channel_is_told_why(graded_class):

@@ -529,7 +529,6 @@ def graded_class(tmp_path_factory):
     return results, mutants
 
 
-@pytest.mark.attack
 @pytest.mark.sandbox
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(CLASS))
@@ -542,7 +541,6 @@ def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class
     assert references == ([flag] if flag else [])
 
 
-@pytest.mark.attack
 @pytest.mark.sandbox
 @pytest.mark.slow
 def test_course_grade_takes_points_from_every_mutant(graded_class):
@@ -551,7 +549,6 @@ def test_course_grade_takes_points_from_every_mutant(graded_class):
     assert not survivors and all(results[s].status == "graded" for s in mutants)
 
 
-@pytest.mark.attack
 @pytest.mark.sandbox
 @pytest.mark.slow
 def test_label_theft_finds_no_labels_and_is_told_its_accuracy(graded_class):

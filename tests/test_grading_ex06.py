@@ -414,15 +414,22 @@ CLASS = {
 }
 
 
+def _graded(folder, notebooks: dict) -> dict:
+    with pytest.MonkeyPatch.context() as mp:
+        return fx.grade_class(ROOT, folder / "course", A, notebooks, mp, limits=Limits(wall_s=400, cell_timeout_s=150))
+
+
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
-    notebooks = {student: build() for student, (build, *_) in CLASS.items()}
+    """The attacks and controls (apart from the mutants, so that the attacks can also run without root alone:
+    tests/test_unprivileged.py)."""
+    return _graded(tmp_path_factory.mktemp("ex06"), {student: build() for student, (build, *_) in CLASS.items()})
+
+
+@pytest.fixture(scope="module")
+def graded_mutants(tmp_path_factory):
     mutants = {f"mutant-{i:02d}": m for i, m in enumerate(load_mutants(A), 1)}
-    notebooks |= {student: _mutant(m) for student, m in mutants.items()}
-    with pytest.MonkeyPatch.context() as mp:
-        results = fx.grade_class(ROOT, tmp_path_factory.mktemp("ex06") / "course", A, notebooks, mp,
-                                 limits=Limits(wall_s=400, cell_timeout_s=150))
-    return results, mutants
+    return _graded(tmp_path_factory.mktemp("ex06-mutants"), {s: _mutant(m) for s, m in mutants.items()}), mutants
 
 
 @pytest.mark.attack
@@ -430,7 +437,7 @@ def graded_class(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(CLASS))
 def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class, student):
-    results, _ = graded_class
+    results = graded_class
     _, status, score, flag, failing = CLASS[student]
     got = results[student]
     assert (got.status, got.score, got.max_score) == (status, score, 25.0), (got.flags, got.messages)
@@ -441,11 +448,10 @@ def test_course_grade_gives_each_attack_only_what_honest_work_earns(graded_class
         assert "measured by the grader from outside" in got.messages["test_budget"]
 
 
-@pytest.mark.attack
 @pytest.mark.sandbox
 @pytest.mark.slow
-def test_course_grade_takes_points_from_every_mutant(graded_class):
-    results, mutants = graded_class
+def test_course_grade_takes_points_from_every_mutant(graded_mutants):
+    results, mutants = graded_mutants
     survivors = [m.name for student, m in mutants.items() if results[student].score >= 25.0]
     assert not survivors
     expected = {s: "flagged" if "the reference" in m.name else "graded" for s, m in mutants.items()}
