@@ -128,7 +128,7 @@ def _forge(edit):
     (lambda p: [RatesProbe(error="raised KeyError: 3"), p[1]], "firing_rates: raised KeyError: 3"),
     (lambda p: [RatesProbe(p[0].rates[:1]), p[1]], "firing_rates: returned 1 rate vectors"),
     (lambda p: [RatesProbe([p[0].rates[0], p[0].rates[1] + 0.5]), p[1]],
-     "firing_rates: wrong rates for 5 of 5 units of ReLU module 1 of the network 3 -> 6 -> 5 -> 2"),
+     "firing_rates: wrong rates for 5 of 5 units of ReLU module 1 of the network 3 -> 6 -> 5 -> 2 (unit 0: "),
     (lambda p: [RatesProbe([10**400, 1]), p[1]], "firing_rates: entry 0 is a int"),
     (lambda p: [RatesProbe([np.full(6, np.inf), p[0].rates[1]]), p[1]], "firing_rates: wrong"),
     (lambda p: [p[0], RatesProbe()], "firing_rates: must return a list"),

@@ -178,7 +178,9 @@ def _rates_problem(probe, build: Callable[[int, bool], TestNet], seed: int, hidd
     bad = [(i, int((~np.isclose(g, w, **RATE_TOLERANCE)).sum()), g.size)
            for i, (g, w) in enumerate(zip(got, want, strict=True))]
     i, k, n = next(b for b in bad if b[1])
-    return f"wrong rates for {k} of {n} units of ReLU module {i} of {where}"
+    j = int(np.flatnonzero(~np.isclose(got[i], want[i], **RATE_TOLERANCE))[0])
+    shown = "" if hidden else f" (unit {j}: {float(got[i][j])!r}, expected {float(want[i][j])!r})"
+    return f"wrong rates for {k} of {n} units of ReLU module {i} of {where}{shown}"
 
 
 def _seeded(params: dict) -> Prepared:
