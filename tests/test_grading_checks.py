@@ -141,3 +141,48 @@ def test_the_solution_passes_every_check_on_any_students_secret_inputs(student):
              (ex01.check_tanh, tanh["tanh"], tanh["tanh_grad"])]
     for check, *functions in calls:
         assert fx.graded(check, *functions, seed=7301, hidden=True, host=fx.Host(student=student)) is None
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("k, passes", [(0.5, True), (3.0, False)])
+def test_an_answer_just_inside_the_tolerance_passes_and_just_outside_fails(dtype, k, passes):
+    """Off by k times the dtype's tolerance (rtol |v| + atol): half of it passes, three times fails."""
+    from course_lib.grading.judges.tolerance import tolerance
+
+    rtol, atol = tolerance(dtype)
+    x = np.linspace(-3, 3, 13).astype(dtype)
+    want = reference.sigmoid(x.astype(np.float64))
+    off = lambda a: (want + k * (rtol * np.abs(want) + atol)).astype(a.dtype)  # noqa: E731
+    message = elementwise_verdict("sigmoid", [probes.call(off, x)], [x], [want], hidden=False)
+    assert (message is None) is passes, message
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_float32_or_reordered_correct_sigmoid_passes(dtype):
+    """Another correct formula (exp(x) / (1 + exp(x)) everywhere where it is stable) and float32 rounding."""
+    x = np.linspace(-20, 20, 101).astype(dtype)
+    other = lambda a: np.where(a < 0, np.exp(np.minimum(a, 0)) / (1 + np.exp(np.minimum(a, 0))),  # noqa: E731
+                               1 / (1 + np.exp(-np.maximum(a, 0)))).astype(a.dtype)
+    want = reference.sigmoid(x.astype(np.float64))
+    assert elementwise_verdict("sigmoid", [probes.call(other, x)], [x], [want], hidden=False) is None
+
+
+def test_gelu_by_its_tanh_approximation_is_outside_every_tolerance():
+    """The closest plausible mistake in the course: off by up to 4.7e-4, far outside float32's tolerance."""
+    import torch
+
+    from course_lib.grading.judges.tolerance import tolerance
+
+    x = torch.linspace(-4, 4, 801, dtype=torch.float64)
+    exact, approx = torch.nn.functional.gelu(x).numpy(), torch.nn.functional.gelu(x, approximate="tanh").numpy()
+    rtol, atol = tolerance("float32")
+    assert not np.allclose(approx, exact, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype, relative", [("float64", 1e-5), ("float32", 1e-3)])
+def test_a_small_fixed_error_fails_so_the_tolerance_cannot_silently_grow(dtype, relative):
+    """Anchors the table itself: a sigmoid off by 1e-5 (float64) or 1e-3 (float32) relative is wrong."""
+    x = np.linspace(-3, 3, 13).astype(dtype)
+    want = reference.sigmoid(x.astype(np.float64))
+    off = lambda a: (want * (1 + relative)).astype(a.dtype)  # noqa: E731
+    assert elementwise_verdict("sigmoid", [probes.call(off, x)], [x], [want], hidden=False)

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from course_lib.grading.judges.tolerance import tolerance as dtype_tolerance
 from course_lib.grading.kernel.layers import Probe
 from course_lib.grading.kernel.probes import Outcome
 
-# Tolerances by the inputs' dtype: another correct formula differs in the last digits (matmul order).
-TOLERANCES = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-5)}
 # Central differences (h = 1e-5, float64) of a smooth function agree with the truth to about 1e-8.
 NUMERICAL_TOLERANCE = (1e-4, 1e-7)
 
@@ -127,7 +126,7 @@ def matches(probe: Probe, name: str, target: np.ndarray, rtol: float = 1e-6, ato
 
 def _first_problem(probe: Probe, expected: dict, case: Case, tolerance: tuple[float, float] | None,
                    warn_free: bool) -> str | None:
-    rtol, atol = tolerance or TOLERANCES.get(case.dtype, TOLERANCES["float32"])
+    rtol, atol = tolerance or dtype_tolerance(case.dtype)
     if probe.error:
         return probe.error
     for name, want in expected.items():

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from course_lib.grading.judges.tolerance import tolerance
 from course_lib.grading.kernel.modules import ModuleCase, ModuleOutcome
 
-# Tolerances by input dtype: another correct float32 formula (or summation order) differs in the 6th digit.
-TOLERANCES = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-5)}
 MALFORMED = "the check returned malformed data"
 
 
@@ -90,7 +89,7 @@ def _mismatch(what: str, got, expected: np.ndarray, rtol: float, atol: float) ->
 
 def output_problem(outcome: ModuleOutcome, expected: np.ndarray, dtype: str = "float32") -> str | None:
     """What is wrong with an outcome's output and its dtype (None when they match `expected`)."""
-    rtol, atol = TOLERANCES.get(dtype, TOLERANCES["float32"])
+    rtol, atol = tolerance(dtype)
     if outcome.error:
         return outcome.error
     if outcome.output is None:
@@ -105,7 +104,7 @@ def output_problem(outcome: ModuleOutcome, expected: np.ndarray, dtype: str = "f
 
 def module_problem(outcome: ModuleOutcome, expected: ModuleOutcome, dtype: str = "float32") -> str | None:
     """What is wrong with one outcome compared with the expected one (None when it matches)."""
-    rtol, atol = TOLERANCES.get(dtype, TOLERANCES["float32"])
+    rtol, atol = tolerance(dtype)
     if outcome.error or expected.output is None:
         return outcome.error or "the reference has no output here"
     problem = output_problem(outcome, expected.output, expected.output_dtype or dtype)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from course_lib.grading.judges.tolerance import tolerance
 from course_lib.grading.kernel.probes import Outcome
 
 
@@ -26,12 +27,8 @@ def _describe_input(x: np.ndarray, hidden: bool) -> str:
     return f"input shape {x.shape}, dtype {x.dtype}: {np.array2string(x, precision=3, threshold=12)}"
 
 
-# Tolerances by input dtype: float32 answers computed by another correct formula differ in the 6th digit.
-TOLERANCES = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-6)}
-
-
 def _tolerance(x: np.ndarray) -> tuple[float, float]:
-    return TOLERANCES.get(str(x.dtype), TOLERANCES["float32"])
+    return tolerance(x.dtype)
 
 
 def _first_problem(outcome: Outcome, x: np.ndarray, expected: np.ndarray, warn_free: bool) -> str | None:

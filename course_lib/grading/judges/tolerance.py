@@ -1,0 +1,14 @@
+"""How close a float answer must be to the reference, by dtype: one table for every check that compares arrays.
+
+float64 answers computed by another correct formula (another order of sums, exp(x)/(1+exp(x)) for 1/(1+exp(-x)))
+agree to about 1e-12; float32 ones to about 1e-7 relative, and sums of many float32 terms near 0 (affine layers)
+to about 1e-6 absolute. The margins below leave 10-100x room for those and none for a wrong formula: the closest
+plausible mistake in the course (GELU by its tanh approximation) is off by up to 5e-4.
+"""
+
+TOLERANCES = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-5)}  # dtype -> (rtol, atol) of numpy.isclose
+
+
+def tolerance(dtype) -> tuple[float, float]:
+    """(rtol, atol) for answers of `dtype` (a numpy dtype or its name); other dtypes get float32's."""
+    return TOLERANCES.get(str(dtype), TOLERANCES["float32"])
