@@ -380,3 +380,14 @@ def test_relu_backward_refuses_dout_of_the_wrong_shape():
     _, cache = act.relu_forward(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"\(3, 2\).*\(2, 3\)"):
         act.relu_backward(np.ones((3, 2)), cache)
+
+
+def test_leaky_relus_default_slope_is_torchs():
+    """The default slope is torch's nn.LeakyReLU's (0.01): exercises, notebooks and torch agree on it."""
+    import inspect
+
+    torch_default = torch.nn.LeakyReLU().negative_slope
+    for fn in (act.leaky_relu, act.leaky_relu_grad, act.leaky_relu_forward):
+        assert inspect.signature(fn).parameters["slope"].default == torch_default == 0.01
+    x = np.array([-2.0, 3.0])
+    assert act.leaky_relu(x).tolist() == F.leaky_relu(torch.as_tensor(x)).tolist()

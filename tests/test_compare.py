@@ -191,3 +191,12 @@ def test_paired_matches_seeds_and_compares_each_activation_with_relu_on_its_own_
     assert diffs["a", "mlp", "gelu"]["mean"] == pytest.approx(0.02) and diffs["a", "mlp", "gelu"]["n"] == 4
     assert diffs["a", "mlp", "gelu"]["low"] == pytest.approx(0.02)  # no spread once paired
     assert diffs["a", "mlp", "silu"]["n"] == 3 and diffs["a", "mlp", "silu"]["mean"] == pytest.approx(0.0)
+
+
+def test_the_test_accuracy_is_measured_on_the_test_split_not_the_training_set():
+    """Test inputs = training inputs with every label moved to the next class: a net that learned the training
+    set is right on them and wrong on every test example. Measured on the training set, both would be high."""
+    d = _blobs(n=200, seed=3)
+    moved = Split(d.x_train, d.y_train, d.x_val, d.y_val, d.x_train, (d.y_train + 1) % 3)
+    row = run_job(Job("blobs", "relu", 0, Budget(hidden=(32,), epochs=30, batch_size=32)), moved)
+    assert row["train_acc"] >= 0.95 and row["test_acc"] <= 0.05
