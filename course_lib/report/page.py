@@ -1,0 +1,122 @@
+"""The report's one HTML page: self-contained (inline style, plots as embedded PNGs), so it opens offline and
+can be mailed or archived as a single file. Everything shown is escaped: student ids, flags and messages
+come from submissions."""
+
+import base64
+import io
+import statistics
+from html import escape
+from urllib.parse import quote
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - after choosing the non-interactive backend
+
+from course_lib.grading import protocol  # noqa: E402
+from course_lib.report.items import Item  # noqa: E402
+from course_lib.report.misconceptions import Found  # noqa: E402
+from course_lib.report.results import ClassResults, Student  # noqa: E402
+
+STATUSES = (protocol.GRADED, protocol.TIMEOUT, protocol.CRASHED, protocol.INVALID, protocol.MISSING,
+            protocol.FLAGGED, protocol.ERROR)
+STYLE = ("body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}"
+         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
+         "text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%}.num{text-align:right}")
+
+
+def png(fig) -> str:
+    """The figure as an <img> with the PNG inline (no file, no network)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img alt="plot" src="data:image/png;base64,{data}">'
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _histogram(results: ClassResults) -> str:
+    scores = [s.score for s in results.students]
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    ax.hist(scores, bins=min(20, max(5, int(results.max_score) + 1)), range=(0, max(results.max_score, 1)))
+    ax.set(xlabel=f"autograded score (of {results.max_score:g})", ylabel="students")
+    return png(fig)
+
+
+def overview(results: ClassResults) -> str:
+    """Students graded, the score histogram, each status with its students, median and slowest times."""
+    students = results.students
+    by_status: dict[str, list[str]] = {s: [] for s in STATUSES}
+    for x in students:
+        by_status.setdefault(x.status, []).append(x.student_id)
+    rows = [[escape(s), f'<span class="num">{len(ids)}</span>', escape(", ".join(ids))]
+            for s, ids in by_status.items()]
+    times = [x.duration_s for x in students if x.duration_s > 0]
+    slowest = max(students, key=lambda x: x.duration_s) if times else None
+    timing = (f"median grading time {statistics.median(times):.1f} s, slowest {slowest.duration_s:.1f} s "
+              f"({escape(slowest.student_id)})" if slowest else "no grading times recorded")
+    graded = sum(1 for x in students if x.cell_scores)
+    return (f"<h2>Overview</h2><p>{len(students)} students in grades.csv, {graded} graded into the gradebook; "
+            f"{timing}.</p>{_histogram(results)}{_table(['status', 'students', 'who'], rows)}")
+
+
+def _items_plot(items: list[Item]) -> str:
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(items) + 1))
+    shares = [i.mean_score / i.points if i.mean_score is not None and i.points else 0 for i in items]
+    ax.barh([i.cell for i in items][::-1], shares[::-1])
+    ax.set(xlabel="mean score / points", xlim=(0, 1))
+    return png(fig)
+
+
+def items_section(items: list[Item]) -> str:
+    """The item table, hardest and least discriminating first."""
+    rows = [[escape(r["cell"]), r["points"], r["attempted"], r["full_marks"], r["mean_score"], r["discrimination"]]
+            for r in (i.row() for i in items)]
+    return ("<h2>Items (test cells)</h2><p>Hardest first, then least discriminating. Discrimination: the "
+            "correlation of the cell's score with the rest of the score; near 0 or below, the cell does not "
+            "separate strong from weak students (or is broken). Also in items.csv.</p>"
+            + (_items_plot(items) if items else "")
+            + _table(["cell", "points", "attempted", "full marks", "mean score", "discrimination"], rows))
+
+
+def misconceptions_section(found: list[Found]) -> str:
+    """Each named misconception, the test it came from, who reproduced it, and where the course teaches it."""
+    rows = [[escape(f.misconception.name), escape(f.cell), len(f.student_ids), escape(", ".join(f.student_ids)),
+             f'<a href="../../notebooks/{escape(f.misconception.section.notebook)}">'
+             f"{escape(f.misconception.section.notebook)}</a> › {escape(f.misconception.section.heading)}",
+             escape(f.misconception.section.lecture)] for f in found]
+    table = (_table(["misconception", "test cell", "students", "who", "notebook section", "in the lecture"], rows)
+             if rows else "<p>No student's answers reproduced a named misconception.</p>")
+    return ("<h2>Misconceptions</h2><p>What the students' wrong answers reproduced, most common first: the "
+            "page to open before the next lecture. Also in misconceptions.csv.</p>" + table)
+
+
+def flags_section(results: ClassResults, formgrader: str) -> str:
+    """Every flagged, timed-out, crashed, invalid or failed submission with its reasons and links."""
+    review = [s for s in results.students if s.flags or s.status not in (protocol.GRADED,)]
+    rows = [[escape(s.student_id), escape(s.status), "<br>".join(escape(f) for f in s.flags) or "",
+             _links(results, s, formgrader)] for s in review]
+    table = _table(["student", "status", "reasons", "review"], rows) if rows else "<p>Nothing to review.</p>"
+    return "<h2>Flags to review</h2>" + table
+
+
+def _links(results: ClassResults, s: Student, formgrader: str) -> str:
+    a, sid = escape(quote(results.assignment)), escape(quote(s.student_id))
+    links = [f'<a href="{formgrader.rstrip("/")}/formgrader/manage_students/{sid}/{a}">formgrader</a>']
+    if (results.root / "feedback" / s.student_id / results.assignment / f"{results.assignment}.html").exists():
+        links.insert(0, f'<a href="../../feedback/{sid}/{a}/{a}.html">feedback</a>')
+    return " · ".join(links)
+
+
+def render(results: ClassResults, items: list[Item], found: list[Found], formgrader: str) -> str:
+    """The whole page."""
+    title = f"Report: {escape(results.assignment)}"
+    body = (overview(results) + misconceptions_section(found) + items_section(items)
+            + flags_section(results, formgrader))
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f"<style>{STYLE}</style></head><body><h1>{title}</h1>{body}</body></html>")
