@@ -55,4 +55,4 @@ def report(assignment: str, root: Path, db_url: str | None = None, lms: str | No
         files.append(lms_export.write_canvas(results, folder / "canvas.csv", canvas_match, canvas_id))
     index = folder / "index.html"
     index.write_text(page.render(results, items, found, formgrader), encoding="utf-8")
-    return Written(folder, [index, *files], len(results.students), len(found))
+    return Written(folder, [index, *files], len(results.students), len({f.misconception.text for f in found}))

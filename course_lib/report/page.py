@@ -42,9 +42,10 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 def _histogram(results: ClassResults) -> str:
     scores = [s.score for s in results.students]
+    top = max((s.max_score for s in results.students), default=0) or 1  # autograded points, as grades.csv has
     fig, ax = plt.subplots(figsize=(6, 2.8))
-    ax.hist(scores, bins=min(20, max(5, int(results.max_score) + 1)), range=(0, max(results.max_score, 1)))
-    ax.set(xlabel=f"autograded score (of {results.max_score:g})", ylabel="students")
+    ax.hist(scores, bins=min(20, max(5, int(top) + 1)), range=(0, top))
+    ax.set(xlabel=f"autograded score (of {top:g})", ylabel="students")
     return png(fig)
 
 
@@ -84,16 +85,27 @@ def items_section(items: list[Item]) -> str:
             + _table(["cell", "points", "attempted", "full marks", "mean score", "discrimination"], rows))
 
 
+def _grouped(found: list[Found]) -> list[tuple]:
+    """(misconception, its test cells, its students) per misconception, most students first: a lecturer
+    reads one line per mistake, whichever visible or hidden test caught it."""
+    groups: dict[str, tuple] = {}
+    for f in found:
+        named, cells, ids = groups.setdefault(f.misconception.text, (f.misconception, [], set()))
+        cells.append(f.cell)
+        ids.update(f.student_ids)
+    return sorted(groups.values(), key=lambda g: (-len(g[2]), g[0].name))
+
+
 def misconceptions_section(found: list[Found]) -> str:
-    """Each named misconception, the test it came from, who reproduced it, and where the course teaches it."""
-    rows = [[escape(f.misconception.name), escape(f.cell), len(f.student_ids), escape(", ".join(f.student_ids)),
-             f'<a href="../../notebooks/{escape(f.misconception.section.notebook)}">'
-             f"{escape(f.misconception.section.notebook)}</a> › {escape(f.misconception.section.heading)}",
-             escape(f.misconception.section.lecture)] for f in found]
-    table = (_table(["misconception", "test cell", "students", "who", "notebook section", "in the lecture"], rows)
+    """Each named misconception, the tests it came from, who reproduced it, and where the course teaches it."""
+    rows = [[escape(named.name), escape(", ".join(cells)), len(ids), escape(", ".join(sorted(ids))),
+             f'<a href="../../notebooks/{escape(named.section.notebook)}">{escape(named.section.notebook)}</a>'
+             f" › {escape(named.section.heading)}", escape(named.section.lecture)]
+            for named, cells, ids in _grouped(found)]
+    table = (_table(["misconception", "test cells", "students", "who", "notebook section", "in the lecture"], rows)
              if rows else "<p>No student's answers reproduced a named misconception.</p>")
     return ("<h2>Misconceptions</h2><p>What the students' wrong answers reproduced, most common first: the "
-            "page to open before the next lecture. Also in misconceptions.csv.</p>" + table)
+            "page to open before the next lecture. One row per test cell in misconceptions.csv.</p>" + table)
 
 
 def flags_section(results: ClassResults, formgrader: str) -> str:
@@ -107,10 +119,11 @@ def flags_section(results: ClassResults, formgrader: str) -> str:
 
 def _links(results: ClassResults, s: Student, formgrader: str) -> str:
     a, sid = escape(quote(results.assignment)), escape(quote(s.student_id))
-    links = [f'<a href="{formgrader.rstrip("/")}/formgrader/manage_students/{sid}/{a}">formgrader</a>']
+    links = [f'<a href="{escape(formgrader.rstrip("/"))}/formgrader/manage_students/{sid}/{a}">formgrader</a>'
+             ] if s.cell_scores else []  # formgrader knows only the submissions in the gradebook
     if (results.root / "feedback" / s.student_id / results.assignment / f"{results.assignment}.html").exists():
         links.insert(0, f'<a href="../../feedback/{sid}/{a}/{a}.html">feedback</a>')
-    return " · ".join(links)
+    return " · ".join(links) or "grades.csv only"
 
 
 def render(results: ClassResults, items: list[Item], found: list[Found], formgrader: str) -> str:
