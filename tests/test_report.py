@@ -269,3 +269,29 @@ def test_every_assignment_has_named_misconceptions_each_with_a_notebook_section(
     assert sorted(REGISTRY) == sorted(p.name for p in (ROOT / "solutions").iterdir())
     for entries in REGISTRY.values():
         assert entries and all(n.section.notebook in names and n.name for n in entries)
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+@pytest.mark.chromium
+def test_the_page_opens_in_chromium_offline_with_its_plots_and_no_console_error(graded):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Offline
+
+    _, _, written, _ = graded
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            offline = Offline(browser)
+            console = []
+            offline.page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+            offline.page.goto((written.folder / "index.html").as_uri())
+            images = offline.page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete && i.naturalWidth)")
+            headings = offline.page.eval_on_selector_all("h2", "hs => hs.map(h => h.textContent)")
+            offline.shot("report-ex01.png")
+        finally:
+            browser.close()
+    assert len(images) == 2 and all(w > 100 for w in images)
+    assert headings == ["Overview", "Misconceptions", "Items (test cells)", "Flags to review"]
+    assert offline.remote == [] and offline.errors == [] and console == []
