@@ -43,6 +43,11 @@ MUTANT_MISCONCEPTIONS = {
 }
 
 
+DUE = "2026-01-10 12:00:00 UTC"
+PENALTY_METHOD = "zero"  # nbgrader's LateSubmissionPlugin: a late submission scores 0
+TIMESTAMPS = {"solution": "2026-01-10 11:59:00 UTC", "wrong_relu": "2026-01-10 14:00:00 UTC", "blank": "yesterday"}
+
+
 def _mutant_id(index: int) -> str:
     return f"mutant-{index:02d}"
 
@@ -52,6 +57,8 @@ def graded(tmp_path_factory):
     """A course folder with the ex01 class graded by `course grade` and reported with --lms canvas."""
     course = fx.make_course(ROOT, tmp_path_factory.mktemp("course"))
     submitted = course / "submitted"
+    with open(course / "nbgrader_config.py", "a") as f:
+        f.write(f"\nc.LateSubmissionPlugin.penalty_method = {PENALTY_METHOD!r}\n")
     fx.submit(submitted, "solution", fx.solved(ROOT))
     fx.submit(submitted, "blank", fx.released(ROOT))
     for i, mutant in enumerate(load_mutants(fx.A), 1):  # as a student would submit it: the release, answered
@@ -60,8 +67,13 @@ def graded(tmp_path_factory):
         fx.submit(submitted, student, fx.CASES[student][0](ROOT))
     fx.submit(submitted, "empty", text="")
     (submitted / "no_notebook").mkdir()
+    for student, stamp in TIMESTAMPS.items():
+        (submitted / student / fx.A / "timestamp.txt").write_text(stamp)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RECTIFIED_ROOT", str(course))
+        mp.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # nbgrader's alembic
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            gb.update_or_create_assignment(fx.A, duedate=DUE)
         results = {g.student_id: g for g in grade(fx.A, submitted, workers=2, limits=LIMITS, progress=False)}
         written = report(fx.A, course, lms="canvas")
         yield course, results, written, mp
@@ -158,7 +170,11 @@ def test_canvas_csv_round_trips_with_the_gradebook_totals(graded):
     header, scores = _read_canvas(written.folder / "canvas.csv")
     assert header == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", fx.A]
     totals = {s: sum(cells.values()) for s, cells in _gradebook_scores(course).items()}
-    assert {s: float(v) for s, v in scores.items()} == {s: totals.get(s, 0.0) for s in results}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        penalties = {s.student.id: sum(nb.late_submission_penalty or 0 for nb in s.notebooks)
+                     for s in gb.assignment_submissions(fx.A)}
+    assert {s: float(v) for s, v in scores.items()} == {s: totals.get(s, 0) - penalties.get(s, 0) for s in results}
+    assert float(scores["wrong_relu"]) == 0  # late: the 'zero' method
     assert scores["solution"] == "16.0" and float(scores["blank"]) == 0
     plain = {r["student_id"]: r["score"] for r in _csv(written.folder / "scores.csv")}
     assert plain == scores
@@ -169,17 +185,33 @@ def test_canvas_csv_round_trips_with_the_gradebook_totals(graded):
 def test_a_manual_score_from_formgrader_reaches_the_canvas_csv(graded, tmp_path):
     course, _, _, _ = graded
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        grade_ = gb.find_grade("test_relu_hidden", fx.A, fx.A, "wrong_relu")
+        grade_ = gb.find_grade("test_relu_hidden", fx.A, fx.A, "mutant-01")
         grade_.manual_score = 1.5
         gb.db.commit()
     try:
         written = report(fx.A, course, lms="canvas", canvas_id="42")
         header, scores = _read_canvas(written.folder / "canvas.csv")
-        assert header[5] == f"{fx.A} (42)" and float(scores["wrong_relu"]) == 13 + 1.5
+        assert header[5] == f"{fx.A} (42)" and float(scores["mutant-01"]) == 13 + 1.5
     finally:
         with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-            gb.find_grade("test_relu_hidden", fx.A, fx.A, "wrong_relu").manual_score = None
+            gb.find_grade("test_relu_hidden", fx.A, fx.A, "mutant-01").manual_score = None
             gb.db.commit()
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_a_late_submission_gets_the_configured_penalty_in_grades_csv_and_the_gradebook(graded):
+    course, results, _, _ = graded
+    rows = {r["student_id"]: r for r in _csv(course / "grades.csv")}
+    assert (float(rows["wrong_relu"]["late_s"]), float(rows["wrong_relu"]["penalty"])) == (2 * 3600, 13)
+    assert float(rows["wrong_relu"]["score"]) == 13  # the autograded points, before the penalty
+    assert (float(rows["solution"]["late_s"]), float(rows["solution"]["penalty"])) == (0, 0)
+    assert float(rows["mutant-01"]["late_s"]) == 0  # no timestamp.txt: never late
+    assert "not a time nbgrader can read" in rows["blank"]["flags"] and results["blank"].status == "graded"
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        late = gb.find_submission(fx.A, "wrong_relu")
+        assert late.total_seconds_late == 2 * 3600 and late.notebooks[0].late_submission_penalty == 13
+        assert gb.find_submission(fx.A, "solution").notebooks[0].late_submission_penalty is None
 
 
 @pytest.mark.sandbox
@@ -190,7 +222,8 @@ def test_the_page_is_one_offline_file_naming_misconceptions_and_flags(graded):
     assert "<script" not in page and 'src="http' not in page and "<link" not in page
     assert page.count('src="data:image/png;base64,') == 2
     assert "relu returned |x|" in page and "02_relu_and_its_derivative.ipynb" in page
-    for student in ("borrow", "edit_test", "os_exit", "empty", "no_notebook"):
+    assert "late by 2.0 h: penalty 13 points" in page
+    for student in ("borrow", "edit_test", "os_exit", "empty", "no_notebook", "wrong_relu"):
         assert f"<td>{student}</td>" in page
     assert 'href="../../feedback/borrow/ex01_activations/ex01_activations.html"' in page
     assert (course / "feedback" / "borrow" / fx.A / f"{fx.A}.html").exists()

@@ -4,7 +4,8 @@ Canvas's import reads the columns of its own gradebook export: Student, ID, SIS 
 Section, then one column per assignment, headed "Name (canvas id)" for an existing assignment or "Name" to
 create a new one; it matches each row to a student by one of the id columns. nbgrader's student ids go in
 the column the instructor names (`match`, SIS User ID by default); the others stay empty. The score is the
-gradebook's total for the student (manual scores from formgrader included once given); a submission whose
+gradebook's total for the student (manual scores from formgrader included once given) less the late
+penalty `course grade` applied; a submission whose
 grading failed (status `error`, the grader's fault) gets an empty cell, which Canvas leaves unchanged.
 """
 
@@ -21,12 +22,12 @@ LMS = ("canvas",)
 
 
 def total(student: Student) -> float | str:
-    """The student's score for the LMS: the gradebook's total where it has one, else grades.csv's; empty for
-    `error`."""
+    """The student's score for the LMS: the gradebook's total where it has one, else grades.csv's, less the
+    late penalty; empty for `error`."""
     if student.status == protocol.ERROR:
         return ""
     scored = [v for v in student.cell_scores.values() if v is not None]
-    return round(sum(scored), 4) if scored else student.score
+    return round((sum(scored) if scored else student.score) - student.penalty, 4)
 
 
 def canvas_header(assignment: str, canvas_id: str | None = None) -> list[str]:

@@ -109,12 +109,16 @@ def misconceptions_section(found: list[Found]) -> str:
 
 
 def flags_section(results: ClassResults, formgrader: str) -> str:
-    """Every flagged, timed-out, crashed, invalid or failed submission with its reasons and links."""
-    review = [s for s in results.students if s.flags or s.status not in (protocol.GRADED,)]
-    rows = [[escape(s.student_id), escape(s.status), "<br>".join(escape(f) for f in s.flags) or "",
+    """Every flagged, late, timed-out, crashed, invalid or failed submission with its reasons and links."""
+    review = [s for s in results.students if s.flags or s.late_s or s.status != protocol.GRADED]
+    rows = [[escape(s.student_id), escape(s.status), "<br>".join(escape(f) for f in (*_late(s), *s.flags)),
              _links(results, s, formgrader)] for s in review]
     table = _table(["student", "status", "reasons", "review"], rows) if rows else "<p>Nothing to review.</p>"
     return "<h2>Flags to review</h2>" + table
+
+
+def _late(s: Student) -> tuple[str, ...]:
+    return (f"late by {s.late_s / 3600:.1f} h: penalty {s.penalty:g} points",) if s.late_s else ()
 
 
 def _links(results: ClassResults, s: Student, formgrader: str) -> str:

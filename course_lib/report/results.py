@@ -43,6 +43,8 @@ class Student:
     cell_scores: dict[str, float | None]
     messages: dict[str, str]
     name: str = ""  # "Last, First" from the gradebook, when known
+    late_s: float = 0.0  # seconds after the due date, and the late penalty in points (grades.csv, late.py)
+    penalty: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def _student(row: dict, scores: dict, messages: dict, names: dict) -> Student:
         sid = row["student_id"]
         return Student(sid, row["status"], float(row["score"]), float(row["max_score"]),
                        tuple(f for f in row["flags"].split("; ") if f), float(row["duration_s"] or 0),
-                       scores.get(sid, {}), messages.get(sid, {}), names.get(sid, ""))
+                       scores.get(sid, {}), messages.get(sid, {}), names.get(sid, ""),
+                       float(row.get("late_s") or 0), float(row.get("penalty") or 0))
     except (KeyError, TypeError, ValueError, AttributeError):
         raise ReportError(f"grades.csv has a row `course grade` did not write: {row}") from None
 
