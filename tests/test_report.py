@@ -222,7 +222,7 @@ def test_the_page_is_one_offline_file_naming_misconceptions_and_flags(graded):
     assert "<script" not in page and 'src="http' not in page and "<link" not in page
     assert page.count('src="data:image/png;base64,') == 2
     assert "relu returned |x|" in page and "02_relu_and_its_derivative.ipynb" in page
-    assert "late by 2.0 h: penalty 13 points" in page
+    assert "late by 2.0 h: penalty 13 points" in page and "1 submitted late (wrong_relu)" in page
     for student in ("borrow", "edit_test", "os_exit", "empty", "no_notebook", "wrong_relu"):
         assert f"<td>{student}</td>" in page
     assert 'href="../../feedback/borrow/ex01_activations/ex01_activations.html"' in page

@@ -44,7 +44,7 @@ def submitted_at(folder: Path):
     try:
         return parse_utc(text) if text else None
     except (ValueError, OverflowError):
-        raise BadTimestamp(f"{path}: not a time nbgrader can read ({text[:40]!r})") from None
+        raise BadTimestamp(f"{TIMESTAMP}: not a time nbgrader can read ({text[:40]!r}): lateness not checked") from None
 
 
 def plugin(root: Path):

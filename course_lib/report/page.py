@@ -62,8 +62,11 @@ def overview(results: ClassResults) -> str:
     timing = (f"median grading time {statistics.median(times):.1f} s, slowest {slowest.duration_s:.1f} s "
               f"({escape(slowest.student_id)})" if slowest else "no grading times recorded")
     graded = sum(1 for x in students if x.cell_scores)
+    late = [x for x in students if x.late_s]
+    lateness = (f" {len(late)} submitted late ({escape(', '.join(x.student_id for x in late))}), late penalties "
+                f"{sum(x.penalty for x in late):g} points in all." if late else " None submitted late.")
     return (f"<h2>Overview</h2><p>{len(students)} students in grades.csv, {graded} graded into the gradebook; "
-            f"{timing}.</p>{_histogram(results)}{_table(['status', 'students', 'who'], rows)}")
+            f"{timing}.{lateness}</p>{_histogram(results)}{_table(['status', 'students', 'who'], rows)}")
 
 
 def _items_plot(items: list[Item]) -> str:
