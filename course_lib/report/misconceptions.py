@@ -14,7 +14,7 @@ docs/lecturers.md to use in the next lecture.
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from course_lib.grading.judges import dead_units, ex01, ex02, ex03, ex04, ex05
+from course_lib.grading.judges import dead_units, ex01, ex02, ex03, ex04, ex05, ex06
 from course_lib.report.results import ClassResults
 
 # Texts verdict.py writes into any element-wise failure (ex01, ex05), inside longer sentences.
@@ -83,6 +83,10 @@ PRELU = Section("04_leaky_relu_and_prelu.ipynb", "PReLU's slope gradient, checke
                 "04, slide 'PReLU's slope gradient checked against torch'")
 MAXOUT = Section("05_maxout.ipynb", "A maxout layer in numpy, checked against torch",
                  "05, slide 'a maxout layer in numpy checked against torch'")
+LINEAR = Section("01_activation_functions.ipynb", "Stacked linear layers collapse to one",
+                 "01, pause 1: 'will the 3-layer linear net beat the 1-layer one?'")
+PREVENT = Section("03_dead_neurons.ipynb", "What prevents death? Measured at a too-large learning rate",
+                  "03, slide 'what prevents death'")
 GRADCHECK = Section("05_maxout.ipynb", "... and by a numerical gradient check",
                     "05, slide 'a maxout layer ... checked by a gradient check'")
 
@@ -98,6 +102,14 @@ def _generic(section: Section, text: str, label: str) -> list[Named]:
     return [Named(text, section, label)]
 
 
+def _hint(section: Section, hint, label: str) -> list[Named]:
+    """A training judge's hint (judges/training.py) that names a likely mistake behind a low accuracy."""
+    return [Named(hint.message, section, label)]
+
+
+NO_NONLINEARITY = "no nonlinearity between the layers (accuracy of a linear model)"
+
+
 def _named(section: Section, *groups: Iterable) -> list[Named]:
     return [Named(text, section) for group in groups for text in messages(group)]
 
@@ -111,13 +123,19 @@ REGISTRY: dict[str, list[Named]] = {
     "ex02_backprop": [
         *_named(CHAIN, [ex02.DB_WRONG_AXIS, ex02.DB_SUMMED_ALL, ex02.DX_NOT_RESHAPED, ex02.DW_TRANSPOSED,
                         ex02.RELU_KINK, ex02.RELU_TIMES_OUTPUT, ex02.RELU_PASSES_ALL]),
-        *_named(NETWORK, [ex02.OVERFLOW], ex02.NET_MISCONCEPTIONS)],
-    "ex03_dead_neurons": _named(DEAD, ex03.RATE_MISCONCEPTIONS, ex03.DEAD_MISCONCEPTIONS),
-    "ex04_leaky_prelu": _named(PRELU, ex04.MISCONCEPTIONS),
+        *_named(NETWORK, [ex02.OVERFLOW], ex02.NET_MISCONCEPTIONS),
+        *_hint(LINEAR, ex02.LINEAR_HINT, NO_NONLINEARITY),
+        *_hint(NETWORK, ex02.CHANCE_HINT, "training did not move the weights (gradients of the wrong sign or scale)")],
+    "ex03_dead_neurons": [*_named(DEAD, ex03.RATE_MISCONCEPTIONS, ex03.DEAD_MISCONCEPTIONS),
+                          *_hint(PREVENT, ex03.PREVENT_HINTS[0], "the network did not train (near chance)")],
+    "ex04_leaky_prelu": [*_named(PRELU, ex04.MISCONCEPTIONS), *_hint(LINEAR, ex04.HINTS[0], NO_NONLINEARITY)],
     "ex05_maxout": [*_named(MAXOUT, ex05._forward_misconceptions(2), ex05._backward_wrongs(),
                             ex05.LAYER_MISCONCEPTIONS),
-                    *_named(GRADCHECK, ex05.WRONG_BACKWARDS.values()), *_generic(DTYPES, DTYPE, UPCASTS)],
-    "ex06_capstone": _named(DEAD, dead_units.MISTAKES.values()),
+                    *_named(GRADCHECK, ex05.WRONG_BACKWARDS.values()), *_generic(DTYPES, DTYPE, UPCASTS),
+                    *_hint(LINEAR, ex05.HINTS[0], NO_NONLINEARITY)],
+    "ex06_capstone": [*_named(DEAD, dead_units.MISTAKES.values()),
+                      *_hint(LINEAR, ex06.HINTS[0], "accuracy near guessing (no nonlinearity, or softmax fed to "
+                             "cross-entropy)"), *_hint(LINEAR, ex06.HINTS[1], NO_NONLINEARITY)],
 }
 
 
