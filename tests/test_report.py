@@ -147,12 +147,27 @@ def test_each_mutants_misconception_is_found_for_exactly_the_students_built_to_m
 
 @pytest.mark.sandbox
 @pytest.mark.slow
-def test_misconception_counts_equal_the_failed_cells_in_the_state_files(graded):
+def test_misconception_rows_equal_the_state_files_searched_for_the_judges_texts(graded):
+    """Recomputed from the state files and ex01's judge constants (and verdict.py's two generic texts)."""
+    from course_lib.grading.judges import ex01
+
+    texts = {"relu returned |x|": ex01.RELU_IS_ABS.message, "relu_grad(0) returned 1": ex01.KINK_IS_ONE.message,
+             "relu_grad(0) returned 0.5": ex01.KINK_IS_HALF.message,
+             "leaky_relu used slope 0.1 by default": ex01.LEAKY_DEFAULT_SLOPE.message,
+             "leaky_relu_grad(0) returned 1": ex01.LEAKY_KINK_IS_ONE.message,
+             "sigmoid_grad used s(1 + s)": ex01.SIGMOID_GRAD_PLUS.message,
+             "tanh_grad returned 1 - tanh(x)": ex01.TANH_GRAD_UNSQUARED.message,
+             OVERFLOWS: "use a form that cannot overflow", UPCASTS: "keep the input's dtype"}
     course, _, written, _ = graded
-    state = course / "grading" / fx.A / "state"
-    for row in _csv(written.folder / "misconceptions.csv"):
-        failed = {p.stem for p in state.glob("*.json") if row["cell"] in json.loads(p.read_text())["messages"]}
-        assert set(row["student_ids"].split("; ")) <= failed
+    expected: dict[tuple[str, str], set[str]] = {}
+    for path in (course / "grading" / fx.A / "state").glob("*.json"):
+        for cell, message in json.loads(path.read_text())["messages"].items():
+            for name, text in texts.items():
+                if text in message:
+                    expected.setdefault((name, cell), set()).add(path.stem)
+    rows = {(r["misconception"], r["cell"]): (int(r["students"]), set(r["student_ids"].split("; ")))
+            for r in _csv(written.folder / "misconceptions.csv")}
+    assert rows == {key: (len(ids), ids) for key, ids in expected.items()}
 
 
 def _read_canvas(path) -> tuple[list[str], dict[str, str]]:
