@@ -49,24 +49,39 @@ def _histogram(results: ClassResults) -> str:
     return png(fig)
 
 
-def overview(results: ClassResults) -> str:
-    """Students graded, the score histogram, each status with its students, median and slowest times."""
-    students = results.students
+def _statuses(students: list[Student]) -> str:
+    """Every status (those that never occurred too, as 0) with its students."""
     by_status: dict[str, list[str]] = {s: [] for s in STATUSES}
     for x in students:
         by_status.setdefault(x.status, []).append(x.student_id)
     rows = [[escape(s), f'<span class="num">{len(ids)}</span>', escape(", ".join(ids))]
             for s, ids in by_status.items()]
+    return _table(["status", "students", "who"], rows)
+
+
+def _timing(students: list[Student]) -> str:
     times = [x.duration_s for x in students if x.duration_s > 0]
-    slowest = max(students, key=lambda x: x.duration_s) if times else None
-    timing = (f"median grading time {statistics.median(times):.1f} s, slowest {slowest.duration_s:.1f} s "
-              f"({escape(slowest.student_id)})" if slowest else "no grading times recorded")
-    graded = sum(1 for x in students if x.cell_scores)
+    if not times:
+        return "no grading times recorded"
+    slowest = max(students, key=lambda x: x.duration_s)
+    return (f"median grading time {statistics.median(times):.1f} s, slowest {slowest.duration_s:.1f} s "
+            f"({escape(slowest.student_id)})")
+
+
+def _lateness(students: list[Student]) -> str:
     late = [x for x in students if x.late_s]
-    lateness = (f" {len(late)} submitted late ({escape(', '.join(x.student_id for x in late))}), late penalties "
-                f"{sum(x.penalty for x in late):g} points in all." if late else " None submitted late.")
+    if not late:
+        return "None submitted late."
+    return (f"{len(late)} submitted late ({escape(', '.join(x.student_id for x in late))}), late penalties "
+            f"{sum(x.penalty for x in late):g} points in all.")
+
+
+def overview(results: ClassResults) -> str:
+    """Students graded, the score histogram, each status with its students, median and slowest times."""
+    students = results.students
+    graded = sum(1 for x in students if x.cell_scores)
     return (f"<h2>Overview</h2><p>{len(students)} students in grades.csv, {graded} graded into the gradebook; "
-            f"{timing}.{lateness}</p>{_histogram(results)}{_table(['status', 'students', 'who'], rows)}")
+            f"{_timing(students)}. {_lateness(students)}</p>{_histogram(results)}{_statuses(students)}")
 
 
 def _items_plot(items: list[Item]) -> str:
