@@ -42,8 +42,8 @@ class Named:
 
     @property
     def name(self) -> str:
-        """Its short name: `label`, else the text up to the first colon (judges write "what you did: why")."""
-        head = self.label or self.text.split(":")[0].strip()
+        """Its short name: `label`, else the text up to the first ": " (judges write "what you did: why")."""
+        head = self.label or self.text.split(": ")[0].strip()
         return head if len(head) <= 90 else head[:87] + "..."
 
 
@@ -131,7 +131,8 @@ REGISTRY: dict[str, list[Named]] = {
     "ex04_leaky_prelu": [*_named(PRELU, ex04.MISCONCEPTIONS), *_hint(LINEAR, ex04.HINTS[0], NO_NONLINEARITY)],
     "ex05_maxout": [*_named(MAXOUT, ex05._forward_misconceptions(2), ex05._backward_wrongs(),
                             ex05.LAYER_MISCONCEPTIONS),
-                    *_named(GRADCHECK, ex05.WRONG_BACKWARDS.values()), *_generic(DTYPES, DTYPE, UPCASTS),
+                    *[Named(text, GRADCHECK, f"the gradient check passed a wrong backward that {text}")
+                      for text in ex05.WRONG_BACKWARDS.values()], *_generic(DTYPES, DTYPE, UPCASTS),
                     *_hint(LINEAR, ex05.HINTS[0], NO_NONLINEARITY)],
     "ex06_capstone": [*_named(DEAD, dead_units.MISTAKES.values()),
                       *_hint(LINEAR, ex06.HINTS[0], "accuracy near guessing (no nonlinearity, or softmax fed to "
