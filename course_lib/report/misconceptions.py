@@ -107,7 +107,7 @@ def _hint(section: Section, hint, label: str) -> list[Named]:
     return [Named(hint.message, section, label)]
 
 
-NO_NONLINEARITY = "no nonlinearity between the layers (accuracy of a linear model)"
+NO_NONLINEARITY = "accuracy no better than a linear model (no nonlinearity between the layers?)"
 
 
 def _named(section: Section, *groups: Iterable) -> list[Named]:
@@ -125,9 +125,9 @@ REGISTRY: dict[str, list[Named]] = {
                         ex02.RELU_KINK, ex02.RELU_TIMES_OUTPUT, ex02.RELU_PASSES_ALL]),
         *_named(NETWORK, [ex02.OVERFLOW], ex02.NET_MISCONCEPTIONS),
         *_hint(LINEAR, ex02.LINEAR_HINT, NO_NONLINEARITY),
-        *_hint(NETWORK, ex02.CHANCE_HINT, "training did not move the weights (gradients of the wrong sign or scale)")],
+        *_hint(NETWORK, ex02.CHANCE_HINT, "accuracy near chance (gradients of the wrong sign or scale?)")],
     "ex03_dead_neurons": [*_named(DEAD, ex03.RATE_MISCONCEPTIONS, ex03.DEAD_MISCONCEPTIONS),
-                          *_hint(PREVENT, ex03.PREVENT_HINTS[0], "the network did not train (near chance)")],
+                          *_hint(PREVENT, ex03.PREVENT_HINTS[0], "accuracy near chance (did the network train?)")],
     "ex04_leaky_prelu": [*_named(PRELU, ex04.MISCONCEPTIONS), *_hint(LINEAR, ex04.HINTS[0], NO_NONLINEARITY)],
     "ex05_maxout": [*_named(MAXOUT, ex05._forward_misconceptions(2), ex05._backward_wrongs(),
                             ex05.LAYER_MISCONCEPTIONS),
