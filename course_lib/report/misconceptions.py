@@ -87,6 +87,8 @@ LINEAR = Section("01_activation_functions.ipynb", "Stacked linear layers collaps
                  "01, pause 1: 'will the 3-layer linear net beat the 1-layer one?'")
 PREVENT = Section("03_dead_neurons.ipynb", "What prevents death? Measured at a too-large learning rate",
                   "03, slide 'what prevents death'")
+CAPSTONE = Section("06_capstone_comparison.ipynb", "Run everything once",
+                   "no pause addresses it yet: say it when the capstone's models are introduced")
 GRADCHECK = Section("05_maxout.ipynb", "... and by a numerical gradient check",
                     "05, slide 'a maxout layer ... checked by a gradient check'")
 
@@ -134,9 +136,9 @@ REGISTRY: dict[str, list[Named]] = {
                     *[Named(text, GRADCHECK, f"the gradient check passed a wrong backward that {text}")
                       for text in ex05.WRONG_BACKWARDS.values()], *_generic(DTYPES, DTYPE, UPCASTS),
                     *_hint(LINEAR, ex05.HINTS[0], NO_NONLINEARITY)],
-    "ex06_capstone": [*_named(DEAD, dead_units.MISTAKES.values()),
-                      *_hint(LINEAR, ex06.HINTS[0], "accuracy near guessing (no nonlinearity, or softmax fed to "
-                             "cross-entropy)"), *_hint(LINEAR, ex06.HINTS[1], NO_NONLINEARITY)],
+    "ex06_capstone": [*_named(DEAD, dead_units.MISTAKES.values()), *_named(CAPSTONE, [ex06.SOFTMAX_OUTPUT]),
+                      *_hint(LINEAR, ex06.HINTS[0], "accuracy near guessing (no nonlinearity, a softmax output, "
+                             "or too large a learning rate?)"), *_hint(LINEAR, ex06.HINTS[1], NO_NONLINEARITY)],
 }
 
 
