@@ -151,14 +151,10 @@ def report(assignment: str, lms: str | None, canvas_match: str, canvas_id: str |
            formgrader: str) -> None:
     """After `course grade`: write reports/ASSIGNMENT/ (index.html, items.csv, misconceptions.csv, scores.csv)."""
     from course_lib.paths import course_root
-    from course_lib.report import ReportError
     from course_lib.report import report as write_report
 
     _assignments((assignment,))
-    try:
-        written = write_report(assignment, course_root(), db_url, lms, canvas_match, canvas_id, formgrader)
-    except ReportError as err:
-        raise click.ClickException(str(err)) from None
+    written = write_report(assignment, course_root(), db_url, lms, canvas_match, canvas_id, formgrader)
     click.echo(f"{assignment}: {written.students} students, {written.misconceptions} misconception(s) found; "
                f"wrote {', '.join(p.name for p in written.files)} in {written.folder}")
 

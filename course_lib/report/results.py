@@ -14,10 +14,11 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SQLAlchemyError
 
+from course_lib.errors import CourseError
 from course_lib.grading.gradebook import gradebook_url, shown
 
 
-class ReportError(RuntimeError):
+class ReportError(CourseError, RuntimeError):
     """An input the report needs is missing or unreadable (the message is one line)."""
 
 
