@@ -136,6 +136,30 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
 
 
 @main.command()
+@click.argument("assignment")
+@click.option("--lms", type=click.Choice(["canvas"]), help="Also write grades for this LMS's gradebook import "
+              "(reports/ASSIGNMENT/canvas.csv).")
+@click.option("--canvas-match", type=click.Choice(["ID", "SIS User ID", "SIS Login ID"]), default="SIS User ID",
+              show_default=True, help="The Canvas column that holds your nbgrader student ids.")
+@click.option("--canvas-id", help="The Canvas assignment id, to update that assignment (default: Canvas creates "
+              "a new one).")
+@click.option("--db", "db_url", help="Gradebook SQLAlchemy URL (default: nbgrader_config.py's db_url, else "
+              "gradebook.db).")
+@click.option("--formgrader", default="http://localhost:8888", show_default=True,
+              help="The Jupyter server whose formgrader the page links to.")
+def report(assignment: str, lms: str | None, canvas_match: str, canvas_id: str | None, db_url: str | None,
+           formgrader: str) -> None:
+    """After `course grade`: write reports/ASSIGNMENT/ (index.html, items.csv, misconceptions.csv, scores.csv)."""
+    from course_lib.paths import course_root
+    from course_lib.report import report as write_report
+
+    _assignments((assignment,))
+    written = write_report(assignment, course_root(), db_url, lms, canvas_match, canvas_id, formgrader)
+    click.echo(f"{assignment}: {written.students} students, {written.misconceptions} misconception(s) found; "
+               f"wrote {', '.join(p.name for p in written.files)} in {written.folder}")
+
+
+@main.command()
 @click.argument("notebook", required=False)
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: site/_build/slides/).")
 def slides(notebook: str | None, out: str | None) -> None:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from course_lib.cli import main
 from course_lib.launch import lab_argv
 
-SUBCOMMANDS = ["lab", "check", "release", "grade", "slides", "site", "bench"]
+SUBCOMMANDS = ["lab", "check", "release", "grade", "report", "slides", "site", "bench"]
 
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)
@@ -43,7 +43,8 @@ def test_bench_lists_the_benchmarks_and_rejects_an_unknown_one():
     assert unknown.exit_code == 1 and "no benchmark 'nope'; available:" in unknown.output
 
 
-@pytest.mark.parametrize("argv", [["release", "nope"], ["check", "nope"], ["grade", "nope"], ["slides", "nope.ipynb"]])
+@pytest.mark.parametrize("argv", [["release", "nope"], ["check", "nope"], ["grade", "nope"], ["report", "nope"],
+                                  ["slides", "nope.ipynb"]])
 def test_a_bad_name_exits_nonzero_with_one_error_line_and_no_traceback(argv):
     result = subprocess.run([sys.executable, "-m", "course_lib.cli", *argv], capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout

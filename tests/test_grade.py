@@ -102,7 +102,7 @@ def test_grades_csv_has_one_row_per_student_with_the_documented_columns(graded):
     with open(course / "grades.csv", newline="") as f:
         rows = {r["student_id"]: r for r in csv.DictReader(f)}
     assert list(next(iter(rows.values()))) == ["student_id", "assignment", "score", "max_score", "status", "flags",
-                                              "duration_s"]
+                                              "duration_s", "late_s", "penalty"]
     assert rows.keys() == results.keys()
     assert float(rows["full"]["score"]) == 16 and float(rows["full"]["max_score"]) == 16
     assert not any(v.startswith(("=", "+", "-", "@")) for r in rows.values() for v in r.values())

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from course_lib.data import cache_dir
 from course_lib.errors import CourseError
-from course_lib.grading import judges, library, plain, protocol, slots
+from course_lib.grading import judges, late, library, plain, protocol, slots
 from course_lib.grading.decide import CellVerdict, Expected, decide
 from course_lib.grading.feedback import feedback_notebook, hidden_lines, to_html
 from course_lib.grading.gradebook import GradebookWriter, check_reachable, gradebook_url, write_csv, write_lock
@@ -86,6 +86,8 @@ class Graded:
     fingerprint: str = ""
     cpu_s: float = 0.0
     messages: dict[str, str] = field(default_factory=dict)  # failed test cell -> what the grader told the student
+    late_s: float = 0.0  # seconds after the due date (late.py); 0 on time, or without a timestamp or due date
+    penalty: float = 0.0  # the configured late penalty, in points (score is before it)
 
 
 def _test_points(source) -> dict[str, float]:
@@ -415,6 +417,7 @@ def grade(assignment: str, submissions: Path | None = None, workers: int | None 
             else:
                 todo.append((sub, fingerprint))
         results += _grade_all(run, setup, todo, limits, executor, progress)
+        results = _with_lateness(run, results, folder)
     write_csv(run.root / "grades.csv", assignment, run.csv_rows() + [_row(assignment, g) for g in results
                                                                     if g.status == protocol.INVALID])
     return sorted(results, key=lambda g: g.student_id)
@@ -422,7 +425,21 @@ def grade(assignment: str, submissions: Path | None = None, workers: int | None 
 
 def _row(assignment: str, g: Graded) -> dict:
     return {"student_id": g.student_id, "assignment": assignment, "score": g.score, "max_score": g.max_score,
-            "status": g.status, "flags": "; ".join(g.flags), "duration_s": g.duration_s}
+            "status": g.status, "flags": "; ".join(g.flags), "duration_s": g.duration_s, "late_s": g.late_s,
+            "penalty": g.penalty}
+
+
+def _with_lateness(run: Run, results: list[Graded], folder: Path) -> list[Graded]:
+    """Each saved result with its submission's lateness and penalty (late.py), in the gradebook and state."""
+    late_plugin, out = late.plugin(run.root), []
+    with GradebookWriter(run.db_url) as writer:
+        for graded in results:
+            if graded.status != protocol.INVALID:
+                graded = late.apply(writer, graded, folder / graded.student_id / run.assignment, run.assignment,
+                                    late_plugin)
+                run.record(graded)
+            out.append(graded)
+    return out
 
 
 def _record_release(assignment: str, scratch: Path, db_url: str, root: Path) -> None:

@@ -1,0 +1,160 @@
+"""The named misconceptions of each assignment, where the course teaches each one, and which students' answers
+reproduced it.
+
+A judge names a misconception by putting its text in the message it returns (judges/verdict.py's
+`Misconception.message`, ex03's RATE_MISCONCEPTIONS, dead_units.MISTAKES, ...). The registry below is built
+from those very constants (imported, never copied), so a judge and the report cannot drift apart: a failed
+test cell reproduced a misconception when the message `course grade` saved for it contains that text. When
+one named text contains another (a longer, more specific one), only the longer counts.
+
+Each entry also names the notebook section that addresses the mistake and the pause or myth of
+docs/lecturers.md to use in the next lecture.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from course_lib.grading.judges import dead_units, ex01, ex02, ex03, ex04, ex05, ex06
+from course_lib.report.results import ClassResults
+
+# Texts verdict.py writes into any element-wise failure (ex01, ex05), inside longer sentences.
+OVERFLOW = "use a form that cannot overflow for large |x|"
+DTYPE = "keep the input's dtype"
+OVERFLOWS, UPCASTS = "a formula that overflows for large |x| (numpy warned)", "returned another dtype than the input's"
+
+
+@dataclass(frozen=True)
+class Section:
+    """Where the course addresses a misconception: a notebook, its heading, and the lecture's pause or myth."""
+
+    notebook: str
+    heading: str
+    lecture: str
+
+
+@dataclass(frozen=True)
+class Named:
+    """A misconception: the text its judge's message contains, and where it is taught."""
+
+    text: str
+    section: Section
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        """Its short name: `label`, else the text up to the first ": " (judges write "what you did: why")."""
+        head = self.label or self.text.split(": ")[0].strip()
+        return head if len(head) <= 90 else head[:87] + "..."
+
+
+@dataclass(frozen=True)
+class Found:
+    """A misconception reproduced in one test cell, and by whom."""
+
+    misconception: Named
+    cell: str
+    student_ids: tuple[str, ...]
+
+    def row(self) -> dict:
+        return {"misconception": self.misconception.name, "cell": self.cell, "students": len(self.student_ids),
+                "student_ids": "; ".join(self.student_ids)}
+
+
+COLUMNS = ["misconception", "cell", "students", "student_ids"]
+
+KINK = Section("02_relu_and_its_derivative.ipynb", "What PyTorch returns at 0 — it depends how you write ReLU",
+               "02, pause 2: let the room guess each formulation's value at 0 (0, 0.5 or 1) before the cell prints it")
+RELU = Section("02_relu_and_its_derivative.ipynb", "The definition",
+               "02, slide 'the definition'; 05, pause 1: ReLU and |x| as 2-piece maxout units (ask for the weights)")
+LEAKY = Section("04_leaky_relu_and_prelu.ipynb", "Definitions and derivatives",
+                "04, pause 1: 'what is a network of Leaky ReLUs with α = 1?'")
+SATURATION = Section("01_activation_functions.ipynb", "Sigmoid and tanh: saturation",
+                     "01, pause 2 and myth: 'since σ' ≤ 0.25, a sigmoid net's gradient must shrink 4× per layer'")
+STABLE = Section("01_activation_functions.ipynb", "Sigmoid and tanh: saturation",
+                 "01, slide 'sigmoid and tanh saturation': exp(-x) overflows for large negative x")
+DTYPES = Section("02_relu_and_its_derivative.ipynb", "The definition", "02, slide 'the definition'")
+CHAIN = Section("02_relu_and_its_derivative.ipynb", "The chain rule at a kink is not always a subgradient",
+                "02, slides 'the chain rule at a kink' and 'a gradient check that fails at the kink'")
+NETWORK = Section("02_relu_and_its_derivative.ipynb", "…and in a whole network",
+                  "02, slide 'a gradient check that fails at the kink' (in a whole network)")
+DEAD = Section("03_dead_neurons.ipynb", 'What "dead" means',
+               "03, pause 1: 'can a unit be dead on the training set and alive on the test set?'")
+PRELU = Section("04_leaky_relu_and_prelu.ipynb", "PReLU's slope gradient, checked against torch",
+                "04, slide 'PReLU's slope gradient checked against torch'")
+MAXOUT = Section("05_maxout.ipynb", "A maxout layer in numpy, checked against torch",
+                 "05, slide 'a maxout layer in numpy checked against torch'")
+LINEAR = Section("01_activation_functions.ipynb", "Stacked linear layers collapse to one",
+                 "01, pause 1: 'will the 3-layer linear net beat the 1-layer one?'")
+PREVENT = Section("03_dead_neurons.ipynb", "What prevents death? Measured at a too-large learning rate",
+                  "03, slide 'what prevents death'")
+CAPSTONE = Section("06_capstone_comparison.ipynb", "Run everything once",
+                   "no pause addresses it yet: say it when the capstone's models are introduced")
+GRADCHECK = Section("05_maxout.ipynb", "... and by a numerical gradient check",
+                    "05, slide 'a maxout layer ... checked by a gradient check'")
+
+
+def messages(items: Iterable) -> list[str]:
+    """The text of each misconception-like item (an object with `.message`, a (recogniser, text) pair, or a
+    text), each once."""
+    texts = (i if isinstance(i, str) else i[-1] if isinstance(i, tuple) else i.message for i in items)
+    return list(dict.fromkeys(texts))
+
+
+def _generic(section: Section, text: str, label: str) -> list[Named]:
+    return [Named(text, section, label)]
+
+
+def _hint(section: Section, hint, label: str) -> list[Named]:
+    """A training judge's hint (judges/training.py) that names a likely mistake behind a low accuracy."""
+    return [Named(hint.message, section, label)]
+
+
+NO_NONLINEARITY = "accuracy no better than a linear model (no nonlinearity between the layers?)"
+
+
+def _named(section: Section, *groups: Iterable) -> list[Named]:
+    return [Named(text, section) for group in groups for text in messages(group)]
+
+
+REGISTRY: dict[str, list[Named]] = {
+    "ex01_activations": [
+        *_named(KINK, [ex01.KINK_IS_ONE, ex01.KINK_IS_HALF]), *_named(RELU, [ex01.RELU_IS_ABS]),
+        *_named(LEAKY, [ex01.LEAKY_DEFAULT_SLOPE, ex01.LEAKY_KINK_IS_ONE]),
+        *_named(SATURATION, [ex01.SIGMOID_GRAD_PLUS, ex01.TANH_GRAD_UNSQUARED]),
+        *_generic(STABLE, OVERFLOW, OVERFLOWS), *_generic(DTYPES, DTYPE, UPCASTS)],
+    "ex02_backprop": [
+        *_named(CHAIN, [ex02.DB_WRONG_AXIS, ex02.DB_SUMMED_ALL, ex02.DX_NOT_RESHAPED, ex02.DW_TRANSPOSED,
+                        ex02.RELU_KINK, ex02.RELU_TIMES_OUTPUT, ex02.RELU_PASSES_ALL]),
+        *_named(NETWORK, [ex02.OVERFLOW], ex02.NET_MISCONCEPTIONS),
+        *_hint(LINEAR, ex02.LINEAR_HINT, NO_NONLINEARITY),
+        *_hint(NETWORK, ex02.CHANCE_HINT, "accuracy near chance (gradients of the wrong sign or scale?)")],
+    "ex03_dead_neurons": [*_named(DEAD, ex03.RATE_MISCONCEPTIONS, ex03.DEAD_MISCONCEPTIONS),
+                          *_hint(PREVENT, ex03.PREVENT_HINTS[0], "accuracy near chance (did the network train?)")],
+    "ex04_leaky_prelu": [*_named(PRELU, ex04.MISCONCEPTIONS), *_hint(LINEAR, ex04.HINTS[0], NO_NONLINEARITY)],
+    "ex05_maxout": [*_named(MAXOUT, ex05._forward_misconceptions(2), ex05._backward_wrongs(),
+                            ex05.LAYER_MISCONCEPTIONS),
+                    *[Named(text, GRADCHECK, f"the gradient check passed a wrong backward that {text}")
+                      for text in ex05.WRONG_BACKWARDS.values()], *_generic(DTYPES, DTYPE, UPCASTS),
+                    *_hint(LINEAR, ex05.HINTS[0], NO_NONLINEARITY)],
+    "ex06_capstone": [*_named(DEAD, dead_units.MISTAKES.values()), *_named(CAPSTONE, [ex06.SOFTMAX_OUTPUT]),
+                      *_hint(LINEAR, ex06.HINTS[0], "accuracy near guessing (no nonlinearity, a softmax output, "
+                             "or too large a learning rate?)"), *_hint(LINEAR, ex06.HINTS[1], NO_NONLINEARITY)],
+}
+
+
+def reproduced(message: str, named: list[Named]) -> list[Named]:
+    """The misconceptions whose text `message` contains, less any whose text is part of another found one."""
+    found = [n for n in named if n.text in message]
+    return [n for n in found if not any(n.text != m.text and n.text in m.text for m in found)]
+
+
+def find(results: ClassResults) -> list[Found]:
+    """Every (misconception, test cell) pair some student's saved message reproduced, most students first."""
+    named = REGISTRY.get(results.assignment, [])
+    seen: dict[tuple[str, str], tuple[Named, list[str]]] = {}
+    for student in results.students:
+        for cell, message in sorted(student.messages.items()):
+            for n in reproduced(message, named):
+                seen.setdefault((n.text, cell), (n, []))[1].append(student.student_id)
+    found = [Found(n, cell, tuple(ids)) for (_, cell), (n, ids) in seen.items()]
+    return sorted(found, key=lambda f: (-len(f.student_ids), f.misconception.name, f.cell))
