@@ -186,3 +186,13 @@ def test_a_small_fixed_error_fails_so_the_tolerance_cannot_silently_grow(dtype, 
     want = reference.sigmoid(x.astype(np.float64))
     off = lambda a: (want * (1 + relative)).astype(a.dtype)  # noqa: E731
     assert elementwise_verdict("sigmoid", [probes.call(off, x)], [x], [want], hidden=False)
+
+
+def test_a_tanh_that_overflows_to_nan_is_told_it_overflows():
+    """(e^x - e^-x) / (e^x + e^-x) is inf / inf = nan for |x| ~ 1000: name the overflow, not just wrong values."""
+    x = np.array([-1000.0, -1.0, 0.0, 2.0, 1000.0])
+    naive = lambda a: (np.exp(a) - np.exp(-a)) / (np.exp(a) + np.exp(-a))  # noqa: E731
+    with np.errstate(all="warn"):
+        outcome = probes.call(naive, x)
+    message = elementwise_verdict("tanh", [outcome], [x], [np.tanh(x)], hidden=False)
+    assert message.startswith("tanh: returned nan or inf at 2 of 5 elements: numpy warned") and "overflow" in message

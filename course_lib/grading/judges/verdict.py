@@ -27,6 +27,10 @@ def _describe_input(x: np.ndarray, hidden: bool) -> str:
     return f"input shape {x.shape}, dtype {x.dtype}: {np.array2string(x, precision=3, threshold=12)}"
 
 
+OVERFLOW = ("numpy warned '{}': use a form that cannot overflow for large |x| (np.where computes both of its "
+            "branches on every element, so it warns too: compute each form where it applies)")
+
+
 def _tolerance(x: np.ndarray) -> tuple[float, float]:
     return tolerance(x.dtype)
 
@@ -42,10 +46,12 @@ def _first_problem(outcome: Outcome, x: np.ndarray, expected: np.ndarray, warn_f
         return f"returned dtype {outcome.dtype} for a {x.dtype} input: keep the input's dtype"
     if not np.allclose(outcome.value, expected, rtol=rtol, atol=atol, equal_nan=True):
         bad = ~np.isclose(outcome.value, expected, rtol=rtol, atol=atol, equal_nan=True)
+        if outcome.warnings and not np.isfinite(outcome.value[bad]).all():  # e.g. inf / inf from exp(1000)
+            overflowed = OVERFLOW.format(outcome.warnings[0])
+            return f"returned nan or inf at {int(bad.sum())} of {bad.size} elements: {overflowed}"
         return f"wrong values at {int(bad.sum())} of {bad.size} elements"
     if warn_free and outcome.warnings:
-        return (f"numpy warned '{outcome.warnings[0]}': use a form that cannot overflow for large |x| (np.where "
-                "computes both of its branches on every element, so it warns too: compute each form where it applies)")
+        return OVERFLOW.format(outcome.warnings[0])
     return None
 
 
