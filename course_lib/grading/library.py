@@ -18,9 +18,9 @@ from pathlib import Path
 import course_lib
 
 PACKAGE_DIR = Path(course_lib.__file__).resolve().parent
-# What a kernel does not need: the command line, site and slides builders, benchmarks. Inside grading only
-# the kernel side is copied (KERNEL_PARTS).
-NOT_COPIED = ("cli.py", "site.py", "slides.py", "rendering.py", "launch.py", "benches.py")
+# What a kernel does not need: the command line, site and slides builders, benchmarks, `course report` (host
+# side: it reads the gradebook). Inside grading only the kernel side is copied (KERNEL_PARTS).
+NOT_COPIED = ("cli.py", "site.py", "slides.py", "rendering.py", "launch.py", "benches.py", "report")
 KERNEL_PARTS = ("__init__.py", "protocol.py", "plain.py", "kernel", "exercises")
 
 STUB = '''
