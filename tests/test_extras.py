@@ -110,7 +110,7 @@ def test_system_packages_as_a_user_with_apt_says_the_apt_get_command():
 
 
 def test_system_packages_is_silent_where_nothing_is_missing(tmp_path):
-    tools = ("make", "bwrap", "setpriv", "prlimit", "pkill", "chromium")
+    tools = ("make", "bwrap", "setpriv", "prlimit", "pgrep", "chromium")
     if any(shutil.which(t) is None for t in tools) or _postgresql_missing():
         pytest.skip("this machine lacks a system package: nothing to show")
     result = subprocess.run(["bash", str(ROOT / "tools" / "system-packages.sh")], capture_output=True, text=True,
@@ -124,7 +124,7 @@ def test_system_packages_as_root_with_apt_installs_what_is_missing(tmp_path):
     bare = _bare_path(tmp_path)
     log, pg = tmp_path / "apt.log", tmp_path / "no-postgresql" / "16" / "bin"
     mkdir, chmod = shutil.which("mkdir"), shutil.which("chmod")
-    programs = " ".join(f"{bare}/{p}" for p in ("make", "bwrap", "setpriv", "prlimit", "pkill", "chromium"))
+    programs = " ".join(f"{bare}/{p}" for p in ("make", "bwrap", "setpriv", "prlimit", "pgrep", "chromium"))
     (tmp_path / "bin" / "apt-get").write_text(
         f'#!/bin/bash\necho "$*" >> {log}\n[ "$1" = install ] || exit 0\n'
         f"for p in {programs} {pg}/initdb; do\n  {mkdir} -p ${{p%/*}}; printf '#!/bin/bash\\n' > $p; {chmod} +x $p\n"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The system packages the tests need, installed when this machine allows it. Used by `make test` and .ci/run.
 #
-#   bubblewrap (bwrap), util-linux (setpriv, prlimit), procps (pkill): the grading sandbox  (tests marked sandbox)
+#   bubblewrap (bwrap), util-linux (setpriv, prlimit), procps (pgrep): the grading sandbox  (tests marked sandbox)
 #   chromium: Debian's browser, driven by Playwright; none is downloaded            (tests marked chromium)
 #   postgresql: initdb and postgres for a temporary gradebook server               (tests marked postgresql)
 #   make: what runs all this (.ci/run calls this script before `make test`)
@@ -20,7 +20,7 @@ missing_packages() {
   command -v make >/dev/null 2>&1 || packages="$packages make"
   command -v bwrap >/dev/null 2>&1 || packages="$packages bubblewrap"
   { command -v setpriv && command -v prlimit; } >/dev/null 2>&1 || packages="$packages util-linux"
-  command -v pkill >/dev/null 2>&1 || packages="$packages procps"
+  command -v pgrep >/dev/null 2>&1 || packages="$packages procps"
   command -v chromium >/dev/null 2>&1 || packages="$packages chromium"
   compgen -G "$PG_LIBDIR/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || packages="$packages postgresql"
   echo "${packages# }"

@@ -70,7 +70,7 @@ def _user_namespaces_allowed() -> bool:
 
 def missing_requirement() -> str | None:
     """Why this machine cannot run the sandbox (one line saying what to install or enable), or None."""
-    needed = ("bwrap", "prlimit") if unprivileged() else ("bwrap", "setpriv", "prlimit", "pkill")
+    needed = ("bwrap", "prlimit") if unprivileged() else ("bwrap", "setpriv", "prlimit", "pgrep")
     tools = [t for t in needed if shutil.which(t) is None]
     if tools:
         return f"grading runs submissions in bubblewrap; missing: {', '.join(tools)} (apt-get install bubblewrap)"
@@ -249,16 +249,9 @@ class Sandbox:
 
     def kill(self) -> None:
         """Kill bwrap (its pid namespace dies with it) and every process left in the sandbox."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if not unprivileged():
-            subprocess.run(["pkill", "-KILL", "-U", str(self.uid)], capture_output=True)
-            return
-        for pid in self.leftover():
+        for kill, target in [(os.killpg, self.process.pid)] + [(os.kill, pid) for pid in self.leftover()]:
             try:
-                os.kill(pid, signal.SIGKILL)
+                kill(target, signal.SIGKILL)
             except ProcessLookupError:
                 pass
 

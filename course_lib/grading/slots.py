@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from course_lib.errors import CourseError
+from course_lib.grading.sandbox import unprivileged
 
 MAX_SLOTS = 256  # uids 61000..61255
 
@@ -30,7 +31,7 @@ def slot_dir() -> Path:
     still names its working files)."""
     if "RECTIFIED_SLOT_DIR" in os.environ:
         return Path(os.environ["RECTIFIED_SLOT_DIR"])
-    if os.geteuid() == 0:
+    if not unprivileged():
         return Path("/run/rectified-sandbox-slots")
     return Path(tempfile.gettempdir()) / f"rectified-sandbox-slots-{os.geteuid()}"
 

@@ -10,10 +10,8 @@ import torch
 from torch import nn
 
 from course_lib.diagnostics import DeadUnitMonitor
+from course_lib.grading.judges.tolerance import FRACTION_ATOL
 
-# A fraction of counts computed in float32 (`(dead == 0).float().mean()`) is off by up to ~6e-8; two different
-# counts over at most 1000 units differ by at least 1e-3. So 1e-6 accepts every correct answer and no wrong one.
-FRACTION_ATOL = 1e-6
 COUNTED = (nn.ReLU, nn.LeakyReLU, nn.PReLU)  # maxout pieces are not counted by ex06's dead_fraction
 BATCH_SIZES = (16, 32, 50, 64, 100, 128, 200, 256, 500, 512, 1000, 1024)
 MISTAKES = {

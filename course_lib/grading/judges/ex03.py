@@ -29,7 +29,7 @@ from course_lib.data import moons
 from course_lib.diagnostics import MONITORED, DeadUnitMonitor
 from course_lib.grading.exercises.ex03 import NETS, RatesProbe, Setting, TestNet, plain_rates, rate_lists
 from course_lib.grading.judges import Judge, Prepared, secret_seed
-from course_lib.grading.judges.dead_units import FRACTION_ATOL
+from course_lib.grading.judges.tolerance import FRACTION_ATOL
 from course_lib.grading.judges.training import Hint, accuracy_verdict, near_chance
 from course_lib.grading.kernel import modelspec
 from course_lib.grading.kernel.training import TrainingOutcome, train_and_predict
@@ -175,12 +175,11 @@ def _rates_problem(probe, build: Callable[[int, bool], TestNet], seed: int, hidd
     named = _misconception(got, build, seed, hidden, len(want))
     if named:
         return named
-    bad = [(i, int((~np.isclose(g, w, **RATE_TOLERANCE)).sum()), g.size)
-           for i, (g, w) in enumerate(zip(got, want, strict=True))]
-    i, k, n = next(b for b in bad if b[1])
-    j = int(np.flatnonzero(~np.isclose(got[i], want[i], **RATE_TOLERANCE))[0])
+    wrong = [~np.isclose(g, w, **RATE_TOLERANCE) for g, w in zip(got, want, strict=True)]
+    i = next(i for i, w in enumerate(wrong) if w.any())
+    j = int(np.flatnonzero(wrong[i])[0])
     shown = "" if hidden else f" (unit {j}: {float(got[i][j])!r}, expected {float(want[i][j])!r})"
-    return f"wrong rates for {k} of {n} units of ReLU module {i} of {where}{shown}"
+    return f"wrong rates for {int(wrong[i].sum())} of {wrong[i].size} units of ReLU module {i} of {where}{shown}"
 
 
 def _seeded(params: dict) -> Prepared:

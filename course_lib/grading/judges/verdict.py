@@ -31,13 +31,9 @@ OVERFLOW = ("numpy warned '{}': use a form that cannot overflow for large |x| (n
             "branches on every element, so it warns too: compute each form where it applies)")
 
 
-def _tolerance(x: np.ndarray) -> tuple[float, float]:
-    return tolerance(x.dtype)
-
-
 def _first_problem(outcome: Outcome, x: np.ndarray, expected: np.ndarray, warn_free: bool) -> str | None:
     """What is wrong with one outcome (None when it matches)."""
-    rtol, atol = _tolerance(x)
+    rtol, atol = tolerance(x.dtype)
     if outcome.error:
         return outcome.error
     if outcome.value.shape != expected.shape:
@@ -56,7 +52,7 @@ def _first_problem(outcome: Outcome, x: np.ndarray, expected: np.ndarray, warn_f
 
 
 def _reproduces(outcome: Outcome, x: np.ndarray, wrong: Callable) -> bool:
-    rtol, atol = _tolerance(x)
+    rtol, atol = tolerance(x.dtype)
     with np.errstate(all="ignore"):
         expected = np.asarray(wrong(x), dtype=np.float64)
     return (outcome.value is not None and outcome.value.shape == expected.shape
