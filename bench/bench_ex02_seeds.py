@@ -14,11 +14,11 @@ import numpy as np
 
 from course_lib.benches import Measurement
 from course_lib.grading import judges
-from course_lib.grading.exercises import ex02
+from course_lib.grading.authoring.sources import is_answer, read_source
+from course_lib.grading.checks import ex02
 from course_lib.grading.judges import ex02 as judge
 from course_lib.grading.judges.training import scored
 from course_lib.grading.kernel.layers import he_init, train_numpy_classifier
-from course_lib.grading.sources import is_answer, read_source
 from course_lib.paths import course_root
 
 sys.path.insert(0, str(course_root()))

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from course_lib.benches import Measurement
-from course_lib.grading.exercises import ex06
+from course_lib.grading.checks import ex06
 from course_lib.grading.judges import ex06 as judge
 from course_lib.paths import course_root
 

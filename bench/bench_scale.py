@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 from course_lib.benches import Measurement
-from course_lib.grading.grade import LocalWorkers, grade
-from course_lib.grading.sandbox import Limits
+from course_lib.grading.grade import grade
+from course_lib.grading.grade.workers import LocalWorkers
+from course_lib.grading.sandbox.bubblewrap import Limits
 from course_lib.paths import course_root
 
 sys.path.insert(0, str(course_root()))
@@ -65,7 +66,7 @@ def _seconds(kind: str, workers: int, template: Path, copy: Path) -> float:
         return _timed(template, copy, LocalWorkers(workers))
     from distributed import LocalCluster
 
-    from course_lib.grading.cluster import DaskWorkers
+    from course_lib.grading.grade.cluster import DaskWorkers
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None,
                       silence_logs=logging.CRITICAL) as cluster, DaskWorkers.connect(cluster.scheduler_address) as ex:

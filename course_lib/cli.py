@@ -51,7 +51,7 @@ def lab(jupyter_args: tuple[str, ...]) -> None:
 
 
 def _assignments(names: tuple[str, ...]) -> list[str]:
-    from course_lib.grading.sources import assignments
+    from course_lib.grading.authoring.sources import assignments
 
     known = assignments()
     unknown = [n for n in names if n not in known]
@@ -65,10 +65,9 @@ def _assignments(names: tuple[str, ...]) -> list[str]:
 @click.option("--workers", type=int, help="Parallel autograders (default: the number of cores).")
 def check(assignments: tuple[str, ...], workers: int | None) -> None:
     """Instructor CI: release, autograde solution, blank and mutants for each assignment (default: all)."""
-    from course_lib.grading.check import check as check_assignment
-    from course_lib.grading.check import format_table
+    from course_lib.grading.authoring.mutation import format_table, mutation_test
 
-    results = [check_assignment(a, workers) for a in _assignments(assignments)]
+    results = [mutation_test(a, workers) for a in _assignments(assignments)]
     click.echo(format_table(results))
     if not all(r.ok for r in results):
         raise click.ClickException("an assignment's solution lost points, its blank scored, or a mutant survived")
@@ -78,7 +77,7 @@ def check(assignments: tuple[str, ...], workers: int | None) -> None:
 @click.argument("assignments", nargs=-1)
 def release(assignments: tuple[str, ...]) -> None:
     """Generate exercises/<assignment>/ from solutions/<assignment>/ with nbgrader (default: all)."""
-    from course_lib.grading.release import release as release_assignments
+    from course_lib.grading.authoring.release import release as release_assignments
 
     for folder in release_assignments(_assignments(assignments)):
         click.echo(f"released {folder}")
@@ -101,9 +100,9 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
     from pathlib import Path
 
     from course_lib.grading.grade import grade as grade_class
-    from course_lib.grading.gradebook import GradebookUnreachable
+    from course_lib.grading.grade.gradebook import GradebookUnreachable
     from course_lib.grading.nbgrader_api import cell_timeout_s
-    from course_lib.grading.sandbox import Limits, missing_requirement
+    from course_lib.grading.sandbox.bubblewrap import Limits, missing_requirement
 
     _assignments((assignment,))
     if scheduler:
@@ -117,7 +116,7 @@ def grade(assignment: str, submissions: str | None, workers: int | None, timeout
                     **{k: v for k, v in {"wall_s": timeout, "memory_mb": memory}.items() if v})
     cluster = nullcontext()
     if scheduler:  # imported only when asked for: dask takes a second to import
-        from course_lib.grading.cluster import DaskWorkers
+        from course_lib.grading.grade.cluster import DaskWorkers
 
         cluster = DaskWorkers.connect(scheduler)
     try:

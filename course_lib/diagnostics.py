@@ -156,6 +156,19 @@ def _refuse_shared(model: nn.Module, layers: dict[str, nn.Module]) -> None:
                          "(course_lib.nn.make_activation returns a fresh one)")
 
 
+def dead_fraction(model: nn.Module, x: torch.Tensor, kinds: tuple[type, ...] = MONITORED) -> float | None:
+    """The fraction of dead units among the model's activation modules of `kinds` (default: every ReLU-family
+    and maxout module; a maxout unit counts as its pieces): a unit is dead when it is active on no example of
+    x (N, ...). None when the model has no such module; ValueError when one activation instance is shared
+    between layers (its counts would mix them). The course's one definition, as DeadUnitMonitor counts."""
+    if not any(isinstance(m, kinds) for m in model.modules()):
+        return None
+    with DeadUnitMonitor(model) as monitor:
+        monitor.observe(x)
+        dead = [d for name, d in monitor.dead_units().items() if isinstance(monitor.layers[name], kinds)]
+    return sum(int(d.sum()) for d in dead) / sum(d.numel() for d in dead)
+
+
 @dataclass
 class ActivationStats:
     """One activation layer's output over a batch; `saturated` is None for non-saturating units."""

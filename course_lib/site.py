@@ -28,6 +28,7 @@ from nbconvert import HTMLExporter
 
 from course_lib import rendering, slides
 from course_lib.errors import CourseError
+from course_lib.grading.nbgrader_api import CourseFolders
 from course_lib.paths import course_root, notebooks
 
 DEFAULT_OUT = ("site", "_build")
@@ -137,7 +138,7 @@ def lecture_pages(out: Path, progress: Callable[[str], None]) -> list[Entry]:
 def exercise_pages(out: Path) -> list[Entry]:
     """The student version of every exercise (exercises/<ex>/<ex>.ipynb), as a page and a download."""
     entries = []
-    for path in sorted((course_root() / "exercises").glob("*/*.ipynb")):
+    for path in sorted(CourseFolders().step("release").glob("*/*.ipynb")):
         if path.stem != path.parent.name:
             continue
         nb = nbformat.read(path, as_version=4)

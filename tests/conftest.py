@@ -15,6 +15,7 @@ import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -31,7 +32,7 @@ def strict() -> bool:
 
 
 def _sandbox_missing() -> str | None:
-    from course_lib.grading.sandbox import missing_requirement
+    from course_lib.grading.sandbox.bubblewrap import missing_requirement
 
     return missing_requirement()
 
@@ -85,6 +86,17 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.line(f"{count:4d} tests need {piece}")
     terminalreporter.line(f"{tests} tests skipped in all. Install what is named above (as root, "
                           "`bash tools/system-packages.sh` does) and rerun; under CI=true none is skipped.")
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    """The real course site, built once per test session by `course site` (tests/test_site.py checks it,
+    tests/test_browser.py opens it)."""
+    out = tmp_path_factory.getbasetemp() / "course-site"
+    course = str(Path(sys.executable).parent / "course")
+    run = subprocess.run([course, "site", "--out", str(out)], capture_output=True, text=True, timeout=3600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,10 @@ from pathlib import Path
 import nbformat
 
 from course_lib.grading import judges, plain, protocol
-from course_lib.grading.check import CheckResult, check
+from course_lib.grading.authoring.mutants import mutate, named
+from course_lib.grading.authoring.mutation import MutationResult, mutation_test
+from course_lib.grading.authoring.sources import grade_id, is_answer, read_source
 from course_lib.grading.kernel import channel
-from course_lib.grading.sources import grade_id, is_answer, read_source
 
 A = "ex01_activations"
 
@@ -31,9 +32,9 @@ def make_course(code_root: Path, course: Path, assignment: str = A) -> Path:
 
 
 @cache
-def checked(assignment: str) -> CheckResult:
+def checked(assignment: str) -> MutationResult:
     """`course check` of the assignment (both graders), once per test session."""
-    return check(assignment, workers=2)
+    return mutation_test(assignment, workers=2)
 
 
 def released(code_root: Path, assignment: str = A):
@@ -49,6 +50,11 @@ def solved(code_root: Path, assignment: str = A):
         if grade_id(c) in answers:
             c.source = "\n".join(line for line in answers[grade_id(c)].split("\n") if "SOLUTION" not in line)
     return nb
+
+
+def mutated(code_root: Path, assignment: str = A) -> dict:
+    """Student id (mutant-01, ...) -> `solved` with that mutant applied, as `course check` grades them."""
+    return {student: mutate(solved(code_root, assignment), m, assignment) for student, m in named(assignment).items()}
 
 
 def cell(nb, gid):

@@ -2,7 +2,7 @@
 `python tests/student_set_check.py` prints `ok` or stops at the first broken promise. tests/test_extras.py runs
 it with the extras' packages made unimportable; a fresh student venv can run it as it is.
 
-Every course_lib module imports (course_lib.grading.cluster, the Dask side, aside) without importing any
+Every course_lib module imports (course_lib.grading.grade.cluster, the Dask side, aside) without importing any
 extra's package, and each command that needs an extra says in one line which to install."""
 
 import pkgutil
@@ -15,7 +15,7 @@ import course_lib
 # Top-level modules of the extras' own packages (pyproject.toml: instructor, lecturer, maintainer).
 EXTRA_MODULES = {"dask", "distributed", "psycopg", "sphinx", "sphinx_revealjs", "jupyter_server_mathjax",
                  "pytest", "hypothesis", "playwright"}
-NEEDS_AN_EXTRA = {"course_lib.grading.cluster"}
+NEEDS_AN_EXTRA = {"course_lib.grading.grade.cluster"}
 ROOT = Path(course_lib.__file__).resolve().parent.parent
 
 

@@ -19,7 +19,6 @@ import nbformat
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_site import build_site_once
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -43,13 +42,6 @@ def browser():
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    out, run = build_site_once(tmp_path_factory)
-    assert run["returncode"] == 0, run["stderr"][-3000:]
-    return out
 
 
 class Offline:

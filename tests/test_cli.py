@@ -53,12 +53,12 @@ def test_a_bad_name_exits_nonzero_with_one_error_line_and_no_traceback(argv):
 
 def _course_errors() -> list[type]:
     """Every error class course_lib raises for its user: each must derive from CourseError."""
-    from course_lib.grading.cluster import ClusterUnusable
-    from course_lib.grading.grade import UndecidableCheck
-    from course_lib.grading.gradebook import GradebookUnreachable
-    from course_lib.grading.intake import IntakeError
-    from course_lib.grading.slots import NoFreeSlot
-    from course_lib.grading.sources import SourceError
+    from course_lib.grading.authoring.sources import SourceError
+    from course_lib.grading.grade.cluster import ClusterUnusable
+    from course_lib.grading.grade.gradebook import GradebookUnreachable
+    from course_lib.grading.grade.intake import IntakeError
+    from course_lib.grading.grade.plan import UndecidableCheck
+    from course_lib.grading.sandbox.slots import NoFreeSlot
     from course_lib.site import SiteError
     from course_lib.slides import UnknownNotebook
 
@@ -70,7 +70,7 @@ def _course_errors() -> list[type]:
 def test_any_course_error_a_command_raises_is_one_error_line(error, monkeypatch):
     """NoFreeSlot, for one, used to reach the user as a traceback: the CLI now catches the one base."""
     from course_lib.errors import CourseError
-    from course_lib.grading import release
+    from course_lib.grading.authoring import release
 
     assert issubclass(error, CourseError)
 

@@ -13,9 +13,9 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from course_lib.grading import grade as grade_module
 from course_lib.grading.grade import grade
-from course_lib.grading.sandbox import Limits
+from course_lib.grading.grade import submission as submission_module
+from course_lib.grading.sandbox.bubblewrap import Limits
 from tests import grading_fixtures as fx
 from tests.conftest import ROOT
 
@@ -139,8 +139,8 @@ def test_hidden_test_source_a_submission_printed_is_redacted_from_its_feedback(g
 def test_an_unchanged_class_is_not_graded_again_and_a_changed_submission_is(graded, monkeypatch):
     course, submitted, results, _ = graded
     calls = []
-    real = grade_module.grade_one
-    monkeypatch.setattr(grade_module, "grade_one", lambda *a, **k: calls.append(a[1].student_id) or real(*a, **k))
+    real = submission_module.grade_one
+    monkeypatch.setattr(submission_module, "grade_one", lambda *a, **k: calls.append(a[1].student_id) or real(*a, **k))
     again = {g.student_id: g for g in grade(fx.A, submitted, workers=2, limits=LIMITS, progress=False)}
     assert sorted(calls) == sorted(s for s, g in results.items() if g.status == "invalid")
     assert {s: (g.status, g.score) for s, g in again.items()} == {s: (g.status, g.score) for s, g in results.items()}
@@ -156,14 +156,14 @@ def test_a_failure_while_grading_one_submission_is_its_error_and_the_others_are_
     course = fx.make_course(ROOT, tmp_path / "course")
     fx.make_class(ROOT, course / "submitted", cases)
     monkeypatch.setenv("RECTIFIED_ROOT", str(course))
-    real = grade_module.feedback_html
+    real = submission_module.feedback_html
 
-    def broken_for_one(setup, graded, executed):
+    def broken_for_one(plan, graded, executed):
         if graded.student_id == "wrong_relu":
             raise OverflowError("int too large to convert to float")
-        return real(setup, graded, executed)
+        return real(plan, graded, executed)
 
-    monkeypatch.setattr(grade_module, "feedback_html", broken_for_one)
+    monkeypatch.setattr(submission_module, "feedback_html", broken_for_one)
     results = {g.student_id: g for g in grade(fx.A, course / "submitted", workers=2, limits=LIMITS, progress=False)}
     assert results["wrong_relu"].status == "error"
     assert results["wrong_relu"].flags == ("grading failed: OverflowError: int too large to convert to float",)
@@ -171,7 +171,7 @@ def test_a_failure_while_grading_one_submission_is_its_error_and_the_others_are_
     with open(course / "grades.csv", newline="") as f:
         rows = {r["student_id"]: r["status"] for r in csv.DictReader(f)}
     assert rows["wrong_relu"] == "error" and rows["full"] == "graded" and rows["blank"] == "graded"
-    monkeypatch.setattr(grade_module, "feedback_html", real)  # fixed: the errored one is graded again
+    monkeypatch.setattr(submission_module, "feedback_html", real)  # fixed: the errored one is graded again
     again = {g.student_id: g for g in grade(fx.A, course / "submitted", workers=2, limits=LIMITS, progress=False)}
     assert (again["wrong_relu"].status, again["wrong_relu"].score) == ("graded", 13)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from course_lib import activations as reference
-from course_lib.grading.exercises import ex01
+from course_lib.grading.checks import ex01
 from course_lib.grading.judges.verdict import elementwise_verdict
 from course_lib.grading.kernel import probes
 from course_lib.grading.kernel.inputs import elementwise_inputs
@@ -123,7 +123,7 @@ def test_a_sigmoid_with_np_where_is_told_that_where_computes_both_branches():
 
 def _solution(name):
     """The solution's answer cell for `name` from solutions/, run here."""
-    from course_lib.grading.sources import grade_id, read_source
+    from course_lib.grading.authoring.sources import grade_id, read_source
 
     source = read_source("ex01_activations")
     namespace = {"np": np}

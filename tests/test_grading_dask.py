@@ -17,11 +17,12 @@ from distributed import Client, LocalCluster
 from nbgrader.api import Gradebook
 from sqlalchemy import create_engine, inspect
 
-from course_lib.grading import grade as grade_module
-from course_lib.grading.cluster import ClusterUnusable, DaskWorkers
-from course_lib.grading.grade import LocalWorkers, grade
-from course_lib.grading.intake import Submission
-from course_lib.grading.sandbox import Limits
+from course_lib.grading.grade import grade
+from course_lib.grading.grade.cluster import ClusterUnusable, DaskWorkers
+from course_lib.grading.grade.intake import Submission
+from course_lib.grading.grade.store import Store
+from course_lib.grading.grade.workers import LocalWorkers
+from course_lib.grading.sandbox.bubblewrap import Limits
 from tests import grading_fixtures as fx
 from tests.conftest import ROOT, free_port
 
@@ -86,9 +87,8 @@ def test_100_submissions_on_dask_match_local_workers_and_a_killed_worker_loses_n
     course = fx.make_course(ROOT, tmp_path / "dask")
     kinds = _class(course, 100)
     monkeypatch.setenv("RECTIFIED_ROOT", str(course))
-    saves, real_save = [], grade_module.Run.save
-    monkeypatch.setattr(grade_module.Run, "save", lambda self, gb, g, *a: saves.append(g.student_id) or
-                        real_save(self, gb, g, *a))
+    saves, real_record = [], Store.record
+    monkeypatch.setattr(Store, "record", lambda self, g: saves.append(g.student_id) or real_record(self, g))
     pids_before, killed = _worker_pids(client), []
     watcher = _kill_a_worker_after(course / "grading" / fx.A / "state", 30, client, killed)
     with DaskWorkers.connect(local_cluster.scheduler_address) as executor:

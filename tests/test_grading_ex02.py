@@ -17,15 +17,16 @@ import numpy as np
 import pytest
 
 from course_lib.data import spirals
-from course_lib.grading import judges, library
-from course_lib.grading.check import load_mutants
-from course_lib.grading.exercises import ex02
+from course_lib.grading import judges
+from course_lib.grading.authoring.mutants import named
+from course_lib.grading.authoring.sources import is_answer, read_source
+from course_lib.grading.checks import ex02
 from course_lib.grading.judges import ex02 as judge
 from course_lib.grading.kernel.layers import Probe
 from course_lib.grading.kernel.probes import Outcome
 from course_lib.grading.kernel.training import TrainingOutcome
-from course_lib.grading.sandbox import Limits
-from course_lib.grading.sources import is_answer, read_source
+from course_lib.grading.sandbox import library
+from course_lib.grading.sandbox.bubblewrap import Limits
 from tests import grading_fixtures as fx
 from tests.conftest import ROOT
 
@@ -376,7 +377,7 @@ def test_the_sandbox_library_has_no_reference_layer_and_the_checks_still_import(
     (tmp_path / "site" / "course_lib").symlink_to(built)
     assert "def affine_forward" not in (built / "activations.py").read_text()
     assert not (built / "grading" / "judges").exists()
-    code = ("import importlib, importlib.util\nfrom course_lib.grading.exercises import ex02\n"
+    code = ("import importlib, importlib.util\nfrom course_lib.grading.checks import ex02\n"
             "m = importlib.import_module('course_lib.activ' + 'ations')\n"
             "for name in ('affine_forward', 'relu_backward', 'relu_grad'):\n"
             "    try:\n        getattr(m, name)\n    except ImportError as err:\n        print(err)\n"
@@ -411,7 +412,7 @@ def gradient_check(loss_fn, params, x, y):
     return dict.fromkeys(params, 0.0)
 '''
 FORGE_PROBES = STUB_NET + '''
-from course_lib.grading.exercises import ex02 as _ex02
+from course_lib.grading.checks import ex02 as _ex02
 from course_lib.grading.kernel import layers as _layers
 from course_lib.grading.kernel.probes import Outcome as _Outcome
 from course_lib.grading.kernel.training import TrainingOutcome as _TrainingOutcome
@@ -558,21 +559,11 @@ ATTACKS = {  # student -> (notebook, expected score out of 25, expected status, 
 }
 
 
-def _mutants(root) -> dict:
-    out = {}
-    for i, mutant in enumerate(load_mutants(A), 1):
-        nb = fx.solved(root, A)
-        cell = fx.cell(nb, mutant.cell)
-        cell.source = cell.source.replace(mutant.find, mutant.replace)
-        out[f"mutant-{i:02d}"] = nb
-    return out
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """One `course grade` run (bubblewrap, secret inputs) of the solution, the blank release, every mutant and
     every attack: student -> (Graded, the autograded notebook)."""
-    notebooks = {"solution": fx.solved(ROOT, A), "blank": fx.released(ROOT, A), **_mutants(ROOT),
+    notebooks = {"solution": fx.solved(ROOT, A), "blank": fx.released(ROOT, A), **fx.mutated(ROOT, A),
                  **{student: build(ROOT) for student, (build, *_) in ATTACKS.items()}}
     course = tmp_path_factory.mktemp("course")
     with pytest.MonkeyPatch.context() as mp:
@@ -592,7 +583,7 @@ def test_course_grade_gives_the_solution_full_marks_the_blank_none_and_every_mut
     assert (graded["solution"][0].status, graded["solution"][0].score) == ("graded", 25)
     assert (graded["blank"][0].status, graded["blank"][0].score) == ("graded", 0)
     mutants = {s: g for s, (g, _) in graded.items() if s.startswith("mutant-")}
-    assert len(mutants) == len(load_mutants(A))
+    assert len(mutants) == len(named(A))
     assert all(g.status == "graded" and g.score < 25 for g in mutants.values()), {
         s: (g.status, g.score) for s, g in mutants.items()}
 

@@ -15,14 +15,15 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.grading import judges, library
-from course_lib.grading.check import load_mutants, mutate
-from course_lib.grading.exercises import ex03
-from course_lib.grading.exercises.ex03 import RatesProbe, Setting
+from course_lib.grading import judges
+from course_lib.grading.authoring.mutants import load_mutants, mutate
+from course_lib.grading.authoring.sources import grade_id, is_answer, read_source
+from course_lib.grading.checks import ex03
+from course_lib.grading.checks.ex03 import RatesProbe, Setting
 from course_lib.grading.judges import ex03 as judge
 from course_lib.grading.kernel import modelspec
-from course_lib.grading.sandbox import Limits
-from course_lib.grading.sources import grade_id, is_answer, read_source
+from course_lib.grading.sandbox import library
+from course_lib.grading.sandbox.bubblewrap import Limits
 from course_lib.nn import mlp
 from tests import grading_fixtures as fx
 from tests.conftest import ROOT
@@ -335,7 +336,7 @@ def test_the_exercise_text_names_every_layer_the_grader_trains():
 # ---- what the sandbox holds ------------------------------------------------------------------------------
 
 IN_SANDBOX = """
-import course_lib.grading.exercises.ex03, course_lib.grading.kernel.modelspec
+import course_lib.grading.checks.ex03, course_lib.grading.kernel.modelspec
 import course_lib.data, course_lib.nn, course_lib.train
 try:
     from course_lib.diagnostics import DeadUnitMonitor
@@ -374,7 +375,7 @@ def test_the_sandbox_library_runs_the_checks_without_the_monitor_or_any_judge(tm
 
 FORGED = '''
 import numpy as np
-from course_lib.grading.exercises import ex03 as _ex03
+from course_lib.grading.checks import ex03 as _ex03
 from course_lib.grading.kernel import channel, modelspec
 from course_lib.nn import mlp
 
@@ -416,7 +417,7 @@ def dead_fraction(rates):
     return sweeps.fraction_dead({str(i): r == 0 for i, r in enumerate(rates)})
 '''
 PATCHED_PROVOKE = '''
-from course_lib.grading.exercises import ex03 as _ex03
+from course_lib.grading.checks import ex03 as _ex03
 from course_lib.grading.kernel import modelspec
 
 

@@ -10,12 +10,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.grading import judges
-from course_lib.grading.check import load_mutants
-from course_lib.grading.exercises import ex04
+from course_lib.grading.authoring.mutants import named
+from course_lib.grading.checks import ex04
 from course_lib.grading.judges import ex04 as judge
 from course_lib.grading.kernel.modules import ModuleOutcome, loaded_output, probe_module
 from course_lib.grading.kernel.training import TrainingOutcome
-from course_lib.grading.sandbox import Limits
+from course_lib.grading.sandbox.bubblewrap import Limits
 from tests import grading_fixtures as fx
 from tests.conftest import ROOT
 
@@ -380,14 +380,6 @@ def _with(**sources):
     return nb
 
 
-def _mutant(mutant):
-    nb = fx.solved(ROOT, A)
-    cell = fx.cell(nb, mutant.cell)
-    assert cell.source.count(mutant.find) == 1, mutant.name
-    cell.source = cell.source.replace(mutant.find, mutant.replace)
-    return nb
-
-
 # student -> (notebook, status, score out of 14): each attack scores what the same honest work scores.
 CLASS = {
     "solution": (lambda: fx.solved(ROOT, A), "graded", 14.0),
@@ -401,8 +393,8 @@ CLASS = {
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
     notebooks = {student: build() for student, (build, _, _) in CLASS.items()}
-    mutants = {f"mutant-{i:02d}": m for i, m in enumerate(load_mutants(A), 1)}
-    notebooks |= {student: _mutant(m) for student, m in mutants.items()}
+    mutants = named(A)
+    notebooks |= fx.mutated(ROOT, A)
     with pytest.MonkeyPatch.context() as mp:
         results = fx.grade_class(ROOT, tmp_path_factory.mktemp("ex04") / "course", A, notebooks, mp,
                                  limits=Limits(wall_s=400, cell_timeout_s=150))

@@ -13,14 +13,14 @@ from course_lib import activations as reference
 from course_lib import nn as course_nn
 from course_lib.gradcheck import numerical_gradient_array, relative_error
 from course_lib.grading import judges
-from course_lib.grading.check import load_mutants
-from course_lib.grading.exercises import ex05
+from course_lib.grading.authoring.mutants import named
+from course_lib.grading.checks import ex05
 from course_lib.grading.judges import ex05 as judge
 from course_lib.grading.kernel.modules import ModuleOutcome
 from course_lib.grading.kernel.probes import Outcome
 from course_lib.grading.kernel.sequential import LayerSpec, run_with_weights
 from course_lib.grading.kernel.training import TrainingOutcome
-from course_lib.grading.sandbox import Limits
+from course_lib.grading.sandbox.bubblewrap import Limits
 from tests import grading_fixtures as fx
 from tests.conftest import ROOT
 
@@ -493,14 +493,6 @@ def _with(**sources):
     return nb
 
 
-def _mutant(mutant):
-    nb = fx.solved(ROOT, A)
-    cell = fx.cell(nb, mutant.cell)
-    assert cell.source.count(mutant.find) == 1, mutant.name
-    cell.source = cell.source.replace(mutant.find, mutant.replace)
-    return nb
-
-
 REFERENCE = "uses the course's reference (course_lib."
 # student -> (notebook, status, score out of 24, flag): each attack scores what the same honest work scores
 # (the cells its borrowed or stolen answer feeds lose their points; nothing else changes).
@@ -521,8 +513,8 @@ CLASS = {
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
     notebooks = {student: build() for student, (build, _, _, _) in CLASS.items()}
-    mutants = {f"mutant-{i:02d}": m for i, m in enumerate(load_mutants(A), 1)}
-    notebooks |= {student: _mutant(m) for student, m in mutants.items()}
+    mutants = named(A)
+    notebooks |= fx.mutated(ROOT, A)
     with pytest.MonkeyPatch.context() as mp:
         results = fx.grade_class(ROOT, tmp_path_factory.mktemp("ex05") / "course", A, notebooks, mp,
                                  limits=Limits(wall_s=400, cell_timeout_s=150))
@@ -573,7 +565,7 @@ import course_lib.grading.kernel as kernel
 for info in pkgutil.iter_modules(kernel.__path__, "course_lib.grading.kernel."):
     importlib.import_module(info.name)      # every kernel module too, none looking up a cut name
 assert channel_calls == [], channel_calls
-from course_lib.grading.exercises import ex04, ex05
+from course_lib.grading.checks import ex04, ex05
 from course_lib.nn import GroupMax, make_activation
 assert isinstance(make_activation("maxout", k=2), GroupMax)
 for module, name in (("activations", "maxout_forward"), ("activations", "maxout_grad"), ("nn", "Maxout")):
@@ -592,7 +584,7 @@ def test_the_sandbox_library_has_no_answer_and_every_teaching_module_and_ex05s_c
     import subprocess
     import sys
 
-    from course_lib.grading import library
+    from course_lib.grading.sandbox import library
 
     built = library.build(judges.written(A), tmp_path / "libraries")
     (tmp_path / "path").mkdir()

@@ -9,15 +9,16 @@ import pytest
 import torch
 from torch import nn
 
+from course_lib import diagnostics
 from course_lib.grading import judges
-from course_lib.grading.check import load_mutants
-from course_lib.grading.exercises import ex06
+from course_lib.grading.authoring.mutants import named
+from course_lib.grading.checks import ex06
 from course_lib.grading.judges import dead_units
 from course_lib.grading.judges import ex06 as judge
 from course_lib.grading.kernel import planted
 from course_lib.grading.kernel.budget import BudgetedRun, ConfigProbe
 from course_lib.grading.kernel.training import TrainingOutcome
-from course_lib.grading.sandbox import Limits
+from course_lib.grading.sandbox.bubblewrap import Limits
 from tests import grading_fixtures as fx
 from tests.conftest import ROOT
 
@@ -94,7 +95,8 @@ def test_the_planted_networks_have_at_least_their_planted_dead_units(seed):
     for spec, x in (planted.mlp(seed), planted.cnn(seed, np.random.default_rng(seed).normal(size=(1100, 20)))):
         dead, units = _planted_dead(spec)
         assert dead >= 3
-        assert dead / units <= dead_units.dead_fraction(planted.build(spec), torch.as_tensor(x)) < 1.0
+        counted = diagnostics.dead_fraction(planted.build(spec), torch.as_tensor(x), dead_units.COUNTED)
+        assert dead / units <= counted < 1.0
 
 
 # ---- what enters the sandbox -------------------------------------------------------------------------
@@ -317,7 +319,7 @@ import sys
 
 import numpy as np
 
-from course_lib.grading.exercises import ex06 as _ex06
+from course_lib.grading.checks import ex06 as _ex06
 
 
 def _stolen(x):
@@ -388,14 +390,6 @@ def _with(**sources):
     return nb
 
 
-def _mutant(mutant):
-    nb = fx.solved(ROOT, A)
-    cell = fx.cell(nb, mutant.cell)
-    assert cell.source.count(mutant.find) == 1, mutant.name
-    cell.source = cell.source.replace(mutant.find, mutant.replace)
-    return nb
-
-
 REFERENCE = "uses the course's reference (course_lib."
 BUDGET_CELLS = {"test_budget", "test_bonus", "test_bonus_hidden"}
 # student -> (notebook, status, score out of 25, flag, the test cells that fail)
@@ -428,8 +422,8 @@ def graded_class(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def graded_mutants(tmp_path_factory):
-    mutants = {f"mutant-{i:02d}": m for i, m in enumerate(load_mutants(A), 1)}
-    return _graded(tmp_path_factory.mktemp("ex06-mutants"), {s: _mutant(m) for s, m in mutants.items()}), mutants
+    mutants = named(A)
+    return _graded(tmp_path_factory.mktemp("ex06-mutants"), fx.mutated(ROOT, A)), mutants
 
 
 @pytest.mark.attack

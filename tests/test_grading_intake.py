@@ -7,7 +7,7 @@ import zipfile
 import nbformat
 import pytest
 
-from course_lib.grading.intake import IntakeError, extract_zip, find_submissions, safe_student_id
+from course_lib.grading.grade.intake import IntakeError, extract_zip, find_submissions, safe_student_id
 from tests.conftest import ROOT
 
 A = "ex01_activations"
@@ -136,7 +136,7 @@ def test_a_zip_holding_a_symbolic_link_is_refused_before_anything_is_written(tmp
 
 
 def test_a_notebook_over_the_size_limit_is_invalid_and_the_others_are_read(submitted, monkeypatch):
-    import course_lib.grading.intake as intake
+    import course_lib.grading.grade.intake as intake
 
     monkeypatch.setattr(intake, "MAX_NOTEBOOK_BYTES", 2**20)
     (submitted / "big" / A).mkdir(parents=True)

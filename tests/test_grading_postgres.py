@@ -13,7 +13,7 @@ from nbgrader.api import Gradebook
 
 from course_lib.grading.grade import grade
 from course_lib.grading.nbgrader_api import api
-from course_lib.grading.sandbox import Limits
+from course_lib.grading.sandbox.bubblewrap import Limits
 from tests import grading_fixtures as fx
 from tests.conftest import ROOT, free_port
 

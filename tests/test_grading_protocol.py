@@ -9,12 +9,12 @@ import pytest
 
 from course_lib import activations as reference
 from course_lib.grading import judges, plain, protocol
-from course_lib.grading.decide import Expected, decide_cell
-from course_lib.grading.exercises import ex01
+from course_lib.grading.checks import ex01
+from course_lib.grading.grade.decide import Expected, decide_cell
 from course_lib.grading.kernel.layers import Probe
 from course_lib.grading.kernel.probes import Outcome
 from course_lib.grading.kernel.training import TrainingOutcome
-from course_lib.grading.session import Asked, CellRun, _cap_outputs, _receive_data
+from course_lib.grading.sandbox.session import Asked, CellRun, _cap_outputs, _receive_data
 from tests import grading_fixtures as fx
 
 # ---- plain data ---------------------------------------------------------------------------------------

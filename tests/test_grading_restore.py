@@ -4,8 +4,8 @@ Deleting or editing read-only or test cells, or changing grading metadata, canno
 import nbformat
 import pytest
 
-from course_lib.grading.restore import restore
-from course_lib.grading.sources import grade_id, read_source
+from course_lib.grading.authoring.sources import grade_id, read_source
+from course_lib.grading.grade.restore import restore
 from tests.conftest import ROOT
 
 A = "ex01_activations"

@@ -10,10 +10,9 @@ from unittest import mock
 import pytest
 
 from course_lib.data import cache_dir
-from course_lib.grading import library, session, slots
-from course_lib.grading.grade import library_dir
-from course_lib.grading.sandbox import Limits, Sandbox, bwrap_available, unprivileged
-from course_lib.grading.session import Refused, run_notebook
+from course_lib.grading.sandbox import library, session, slots
+from course_lib.grading.sandbox.bubblewrap import Limits, Sandbox, bwrap_available, unprivileged
+from course_lib.grading.sandbox.session import Refused, run_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.attack, pytest.mark.sandbox]
 WRITTEN = {"course_lib.activations": ["relu", "relu_grad"]}
@@ -32,7 +31,7 @@ def _run(*sources, **limits):
     """Run the cells (and one more) in a sandbox on a slot of its own, so grading runs elsewhere on this
     machine cannot touch it; (result, the Sandbox it ran in, whose `leftover()` lists processes still alive)."""
     cells = list(enumerate((*sources, "print('next cell ran')")))
-    built = library.build(WRITTEN, library_dir())
+    built = library.build(WRITTEN, library.library_dir())
     made = []
 
     class Recorded(Sandbox):
@@ -95,12 +94,13 @@ def test_only_the_allow_list_is_visible_and_only_tmp_is_writable(course_root):
 def test_the_sandbox_library_has_no_host_side_and_no_name_students_write():
     probe = ("import importlib, inspect\nimport course_lib.activations as a\n"
              "print('def relu(' in inspect.getsource(a), hasattr(a, 'leaky_relu'))\n"
-             "for name in ('course_lib.grading.judges', 'course_lib.grading.grade', 'course_lib.grading.sandbox'):\n"
+             "for room in ('judges', 'grade', 'sandbox', 'authoring', 'nbgrader_api'):\n"
+             "    name = 'course_lib.grading.' + room\n"
              "    try:\n        importlib.import_module(name)\n    except ImportError:\n        print('absent')\n"
              "from course_lib.activations import relu")
     result, _ = _run(probe)
     outputs = result.cells[0].outputs
-    assert outputs[0]["text"] == "False True\nabsent\nabsent\nabsent\n"
+    assert outputs[0]["text"] == "False True\n" + "absent\n" * 5
     assert outputs[-1]["ename"] == "ReferenceRemoved" and "write your own" in outputs[-1]["evalue"]
     assert result.references == ("course_lib.activations.relu",)
 

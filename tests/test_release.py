@@ -11,8 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.grading.release import release
-from course_lib.grading.sources import SourceError, assignments, read_source
+from course_lib.grading.authoring.release import release
+from course_lib.grading.authoring.sources import SourceError, assignments, read_source
 from tests.conftest import ROOT
 
 ASSIGNMENTS = assignments()

@@ -16,9 +16,9 @@ from nbgrader.api import Gradebook
 from scipy import stats
 
 from course_lib.cli import main
-from course_lib.grading.check import load_mutants, mutate
+from course_lib.grading.authoring.mutation import load_mutants, mutate
 from course_lib.grading.grade import grade
-from course_lib.grading.sandbox import Limits
+from course_lib.grading.sandbox.bubblewrap import Limits
 from course_lib.report import ReportError, report
 from course_lib.report.misconceptions import OVERFLOWS, UPCASTS
 from tests import grading_fixtures as fx

@@ -1,15 +1,13 @@
 """`course site`: every notebook executed into a static site that works offline, links that resolve, exercises
 without solutions, and a failing notebook that still gets its page, names its cell and fails the command.
 
-The real site is built once per test session (`build_site_once`); tests/test_browser.py opens the same build.
+The real site is built once per test session (conftest's `site`); tests/test_browser.py opens the same build.
 """
 
-import json
 import os
 import re
 import subprocess
 import sys
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -24,26 +22,6 @@ from tests.conftest import ROOT
 COURSE = str(Path(sys.executable).parent / "course")
 NOTEBOOKS = notebooks()
 EXERCISES = sorted(p for p in (ROOT / "exercises").glob("*/*.ipynb") if p.stem == p.parent.name)
-
-
-def build_site_once(tmp_path_factory) -> tuple[Path, dict]:
-    """Run `course site` into the session's temporary folder the first time it is asked for; later calls (from
-    any test module) reuse that build. Returns the site folder and the run (returncode, stdout, stderr, seconds)."""
-    out = tmp_path_factory.getbasetemp() / "course-site"
-    record = tmp_path_factory.getbasetemp() / "course-site-run.json"
-    if not record.exists():
-        start = time.perf_counter()
-        run = subprocess.run([COURSE, "site", "--out", str(out)], capture_output=True, text=True, timeout=3600)
-        record.write_text(json.dumps({"returncode": run.returncode, "stdout": run.stdout, "stderr": run.stderr,
-                                      "seconds": round(time.perf_counter() - start, 1)}))
-    return out, json.loads(record.read_text())
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    out, run = build_site_once(tmp_path_factory)
-    assert run["returncode"] == 0, run["stderr"][-3000:]
-    return out
 
 
 class _Page(HTMLParser):

@@ -14,7 +14,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course_lib.grading.exercises.ex03 import Setting  # noqa: E402
+from course_lib.grading.checks.ex03 import Setting  # noqa: E402
 from course_lib.grading.judges import ex03 as judge  # noqa: E402
 from course_lib.grading.kernel import modelspec  # noqa: E402
 from course_lib.nn import mlp  # noqa: E402

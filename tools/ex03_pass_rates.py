@@ -18,10 +18,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_lib.grading import judges  # noqa: E402
-from course_lib.grading.check import load_mutants, mutate  # noqa: E402
-from course_lib.grading.exercises import ex03  # noqa: E402
+from course_lib.grading.authoring.mutation import load_mutants, mutate  # noqa: E402
+from course_lib.grading.authoring.sources import is_answer, read_source  # noqa: E402
+from course_lib.grading.checks import ex03  # noqa: E402
 from course_lib.grading.judges import ex03 as judge  # noqa: E402
-from course_lib.grading.sources import is_answer, read_source  # noqa: E402
 from tests.grading_fixtures import Host, graded  # noqa: E402
 
 A = "ex03_dead_neurons"

@@ -17,10 +17,10 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from course_lib.grading.authoring.sources import grade_id, read_source
 from course_lib.grading.judges.training import scored
 from course_lib.grading.kernel import channel
 from course_lib.grading.kernel.training import TrainingOutcome
-from course_lib.grading.sources import grade_id, read_source
 from tests.grading_fixtures import Host
 
 

@@ -25,6 +25,46 @@ def course_config(root: Path | None = None, db_url: str | None = None) -> Config
     return config
 
 
+class CourseFolders:
+    """Every folder of the course, named once: nbgrader's CourseDirectory as nbgrader_config.py configures it
+    (source, release, submitted, autograded and feedback directories and their layout), plus the state folder
+    `course grade` keeps beside them. `root`: the course (default this one) or a scratch copy."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root or course_root())
+        self.nbgrader = CourseDirectory(config=course_config(self.root))
+
+    def _path(self, step: str, assignment: str, student: str) -> Path:
+        return Path(os.path.normpath(self.nbgrader.format_path(step, student, assignment)))
+
+    def step(self, name: str) -> Path:
+        """The folder of an nbgrader step ("source", "release", "submitted", "autograded", "feedback")."""
+        return self.root / getattr(self.nbgrader, f"{name}_directory")
+
+    def source(self, assignment: str) -> Path:
+        return self._path(self.nbgrader.source_directory, assignment, ".")
+
+    def release(self, assignment: str) -> Path:
+        return self._path(self.nbgrader.release_directory, assignment, ".")
+
+    def submitted(self, assignment: str, student: str) -> Path:
+        return self._path(self.nbgrader.submitted_directory, assignment, student)
+
+    def autograded(self, assignment: str, student: str) -> Path:
+        return self._path(self.nbgrader.autograded_directory, assignment, student)
+
+    def feedback(self, assignment: str, student: str) -> Path:
+        return self._path(self.nbgrader.feedback_directory, assignment, student)
+
+    def grading(self, assignment: str) -> Path:
+        """`course grade`'s own folder for an assignment: its secret and the reference run's cache."""
+        return self.root / "grading" / assignment
+
+    def state(self, assignment: str) -> Path:
+        """`course grade`'s saved result per student (a state file each)."""
+        return self.grading(assignment) / "state"
+
+
 def cell_timeout_s(root: Path | None = None) -> float:
     """The one per-cell timeout, nbgrader_config.py's Execute.timeout: plain nbgrader, `course check` and
     `course grade` all give a cell this long."""

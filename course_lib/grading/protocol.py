@@ -1,6 +1,6 @@
 """What passes between the grading host and the sandbox it drives: the one module both sides import.
 
-The host (`course grade`, course_lib.grading.session) runs a notebook in a sandbox one cell at a time. It
+The host (`course grade`, course_lib.grading.sandbox.session) runs a notebook in a sandbox one cell at a time. It
 writes commands to the sandbox executor's standard input and reads replies from its standard output, one
 JSON object per line:
 

@@ -9,7 +9,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_lib.grading.gradebook import spreadsheet_safe
+from course_lib.grading.grade.gradebook import spreadsheet_safe
 from course_lib.report import items as item_analysis
 from course_lib.report import lms as lms_export
 from course_lib.report import misconceptions, page

@@ -13,7 +13,7 @@ import csv
 from pathlib import Path
 
 from course_lib.grading import protocol
-from course_lib.grading.gradebook import spreadsheet_safe
+from course_lib.grading.grade.gradebook import spreadsheet_safe
 from course_lib.report.results import ClassResults, Student
 
 CANVAS_IDS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]

@@ -15,7 +15,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SQLAlchemyError
 
 from course_lib.errors import CourseError
-from course_lib.grading.gradebook import gradebook_url, shown
+from course_lib.grading.grade.gradebook import gradebook_url, shown
 
 
 class ReportError(CourseError, RuntimeError):

@@ -9,10 +9,10 @@ The reference is course_lib.diagnostics.DeadUnitMonitor, which never enters an e
 import torch
 from torch import nn
 
-from course_lib.diagnostics import DeadUnitMonitor
+from course_lib import diagnostics
 from course_lib.grading.judges.tolerance import FRACTION_ATOL
 
-COUNTED = (nn.ReLU, nn.LeakyReLU, nn.PReLU)  # maxout pieces are not counted by ex06's dead_fraction
+COUNTED = diagnostics.RELU_FAMILY  # maxout pieces are not counted by ex06's dead_fraction
 BATCH_SIZES = (16, 32, 50, 64, 100, 128, 200, 256, 500, 512, 1000, 1024)
 MISTAKES = {
     ">= 0": "counted units with pre-activation >= 0 as active: a unit whose pre-activation is exactly 0 outputs 0 "
@@ -26,16 +26,6 @@ MISTAKES = {
     "batch": "counted over one batch instead of the whole data set: a unit that fires only on a later example "
              "is alive",
 }
-
-
-def dead_fraction(model: nn.Module, x: torch.Tensor) -> float:
-    """Dead units / all units of the model's ReLU, LeakyReLU and PReLU modules over x (N, ...); 0.0 for none."""
-    if not any(isinstance(m, COUNTED) for m in model.modules()):
-        return 0.0
-    with DeadUnitMonitor(model) as monitor:
-        monitor.observe(x)
-        dead = [d for name, d in monitor.dead_units().items() if isinstance(monitor.layers[name], COUNTED)]
-    return sum(int(d.sum()) for d in dead) / sum(d.numel() for d in dead)
 
 
 def _pre_activations(model: nn.Module, x: torch.Tensor) -> tuple[list, list]:
@@ -86,7 +76,7 @@ def verdict(name: str, returned, model: nn.Module, x: torch.Tensor, what: str, h
     the reference's count on (model, x); else a message naming the likely mistake."""
     if isinstance(returned, str):
         return f"{name}: dead_fraction {returned} on {what}"
-    expected = dead_fraction(model, x)
+    expected = diagnostics.dead_fraction(model, x, COUNTED) or 0.0  # 0.0 for a model with none
     if abs(returned - expected) <= FRACTION_ATOL:
         return None
     mistakes = dict.fromkeys(MISTAKES["batch" if key.startswith("batch") else key]

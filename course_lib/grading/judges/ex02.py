@@ -13,7 +13,7 @@ import numpy as np
 from course_lib import activations as reference
 from course_lib.data import spirals
 from course_lib.gradcheck import check_gradient
-from course_lib.grading.exercises.ex02 import AFFINE_GRADS, PARAMS, random_net, tanh_squared_error
+from course_lib.grading.checks.ex02 import AFFINE_GRADS, PARAMS, random_net, tanh_squared_error
 from course_lib.grading.judges import Judge, Prepared
 from course_lib.grading.judges.layers import (
     NUMERICAL_TOLERANCE,

@@ -4,7 +4,7 @@ when its pre-activation is > 0; *dead* when its firing rate over the data set is
 reference value is computed here.
 
 - firing_rates / dead_fraction: the sandbox is given a seed; it builds the test networks and lists of rates
-  from it (course_lib.grading.exercises.ex03's public builders) and hands back the student's results. The
+  from it (course_lib.grading.checks.ex03's public builders) and hands back the student's results. The
   judge rebuilds the same networks and lists from the same seed and compares with DeadUnitMonitor's rates
   and the pooled dead fraction, naming the misconception a wrong answer reproduces.
 - provoke / prevent: the sandbox is given the torch seed to build the student's model under and hands back
@@ -27,7 +27,7 @@ from torch import nn
 
 from course_lib.data import moons
 from course_lib.diagnostics import MONITORED, DeadUnitMonitor
-from course_lib.grading.exercises.ex03 import NETS, RatesProbe, Setting, TestNet, plain_rates, rate_lists
+from course_lib.grading.checks.ex03 import NETS, RatesProbe, Setting, TestNet, plain_rates, rate_lists
 from course_lib.grading.judges import Judge, Prepared, secret_seed
 from course_lib.grading.judges.tolerance import FRACTION_ATOL
 from course_lib.grading.judges.training import Hint, accuracy_verdict, near_chance
@@ -36,7 +36,7 @@ from course_lib.grading.kernel.training import TrainingOutcome, train_and_predic
 from course_lib.train import one_thread
 
 # The monitor, and the course's helpers that already compute firing rates or which ReLUs are active.
-WRITTEN = {"course_lib.diagnostics": ["DeadUnitMonitor"],
+WRITTEN = {"course_lib.diagnostics": ["DeadUnitMonitor", "dead_fraction"],
            "course_lib.sweeps": ["firing_rates", "dead_masks", "fraction_dead"],
            "course_lib.regions": ["relu_patterns"]}
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from course_lib.data import mnist1d
-from course_lib.grading.exercises.ex06 import (
+from course_lib.grading.checks.ex06 import (
     BUDGET_S,
     LIMITS,
     NUM_SAMPLES,
@@ -28,7 +28,7 @@ from course_lib.grading.kernel import planted
 from course_lib.grading.kernel.budget import BudgetedRun, ConfigProbe, config_verdict
 from course_lib.grading.kernel.training import TrainingOutcome
 
-WRITTEN = {"course_lib.diagnostics": ["DeadUnitMonitor"], "course_lib.cnn": ["cnn1d"]}
+WRITTEN = {"course_lib.diagnostics": ["DeadUnitMonitor", "dead_fraction"], "course_lib.cnn": ["cnn1d"]}
 
 # CPU seconds of a graded solution notebook outside its training, up to the budget test: interpreter start,
 # imports of torch and the course, the cells before. `course bench ex06_budget` measured 5.0 s (the host saw

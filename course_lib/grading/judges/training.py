@@ -10,10 +10,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
-import torch
 
 from course_lib.data import mnist1d_uncached
-from course_lib.diagnostics import MONITORED, DeadUnitMonitor
 from course_lib.grading.kernel.training import TrainingOutcome
 
 
@@ -68,13 +66,3 @@ def heldout_mnist1d(seed: int, num_samples: int) -> tuple[np.ndarray, np.ndarray
     x.setflags(write=False)
     y.setflags(write=False)
     return x, y
-
-
-def dead_fraction(model: torch.nn.Module, x: torch.Tensor) -> float | None:
-    """DeadUnitMonitor's fraction of dead units over `x`, or None if the model has no ReLU-family or maxout
-    layer; ValueError when one activation instance is shared between layers (the monitor refuses to mix them)."""
-    if not any(isinstance(m, MONITORED) for m in model.modules()):
-        return None
-    with DeadUnitMonitor(model) as monitor:
-        monitor.observe(x)
-        return float(monitor.dead_fraction())

@@ -2,7 +2,7 @@
 
 Inside: no network, its own process, IPC and UTS namespaces, and a file system built from an allow-list,
 read-only: the system folders (/usr, /etc, ...), the Python environment, the data-set cache, and at the path
-where course_lib lives the *sandbox library* (course_lib.grading.library: the teaching modules and the kernel
+where course_lib lives the *sandbox library* (course_lib.grading.sandbox.library: the teaching modules and the kernel
 side of grading, without the host side and without the names the assignment asks students to write). The
 course folder, solutions, gradebook, other students and the rest of the machine are not there at all. The
 only writable places are /tmp and /dev/shm, tmpfs folders of `Limits.tmpfs_mb` each, whose contents count

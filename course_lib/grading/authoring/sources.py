@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 
 from course_lib.errors import CourseError
-from course_lib.paths import course_root
+from course_lib.grading.nbgrader_api import CourseFolders
 
 
 class SourceError(CourseError, ValueError):
@@ -18,12 +18,12 @@ class SourceError(CourseError, ValueError):
 
 def assignments(root: Path | None = None) -> list[str]:
     """Every assignment with a folder in solutions/, sorted."""
-    source = (root or course_root()) / "solutions"
+    source = CourseFolders(root).step("source")
     return sorted(p.name for p in source.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
 def source_notebook(assignment: str, root: Path | None = None) -> Path:
-    return (root or course_root()) / "solutions" / assignment / f"{assignment}.ipynb"
+    return CourseFolders(root).source(assignment) / f"{assignment}.ipynb"
 
 
 def grade_id(cell) -> str | None:

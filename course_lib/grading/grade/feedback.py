@@ -12,7 +12,7 @@ from functools import cache
 import nbformat
 from nbconvert import HTMLExporter
 
-from course_lib.grading.sources import grade_id
+from course_lib.grading.authoring.sources import grade_id
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 

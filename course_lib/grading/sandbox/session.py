@@ -18,8 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_lib.data import cache_dir
 from course_lib.grading import plain, protocol
-from course_lib.grading.sandbox import Limits, Sandbox
+from course_lib.grading.sandbox import library, slots
+from course_lib.grading.sandbox.bubblewrap import Limits, Sandbox
 
 GRACE_S = 3.0  # how long a cell may ignore its interrupt before the sandbox is killed
 MAX_RUN_BYTES = 64 * 2**20  # everything read from one sandbox (bounds the host's decoding work)
@@ -309,6 +311,17 @@ def run_notebook(cells: list[tuple[int, str]], serve: Serve, limits: Limits, wor
         status = f"{protocol.CRASHED}: over the {limits.memory_mb} MB memory cap"
     return SessionResult(runs, status, round(cpu, 2), round(sandbox.monitor.peak_bytes / 2**20, 1),
                          round(time.monotonic() - start, 2), tuple(dict.fromkeys(session.references)))
+
+
+def run_in_sandbox(cells: list[tuple[int, str]], serve: Serve, limits: Limits,
+                   written: dict[str, list[str]]) -> SessionResult:
+    """`run_notebook` in a sandbox slot of this machine, with the sandbox library that lacks `written` (module ->
+    the names the assignment asks students to write) and the grader's data cache, read-only."""
+    built = library.build(written, library.library_dir())
+    data_cache = cache_dir()
+    data_cache.mkdir(parents=True, exist_ok=True)
+    with slots.claim() as worker:
+        return run_notebook(cells, serve, limits, worker, built, library.PACKAGE_DIR, data_cache)
 
 
 def _current(cells, runs) -> int | str:

@@ -42,7 +42,6 @@ STOP_AFTER_S = 2 * BUDGET_S  # a run this long is stopped: it fails every traini
 THRESHOLD_A = 0.50  # the MLP level
 THRESHOLD_B = 0.82  # the bonus tier, reached by a small CNN within the budget
 MAX_OUTPUTS = 10_000  # a model output larger than this is handed back by its shape only
-COUNTED = (nn.ReLU, nn.LeakyReLU, nn.PReLU)
 
 _RUNS: dict[tuple, tuple[BudgetedRun, nn.Module | None]] = {}
 
@@ -193,9 +192,7 @@ def check_bonus(build_model, training_config, seed: int, hidden: bool = False) -
 
 def _printed_dead_fraction(model: nn.Module, x: torch.Tensor) -> str:
     try:
-        with diagnostics.DeadUnitMonitor(model) as monitor:
-            monitor.observe(x)
-            return f"{monitor.dead_fraction():.3f}"
+        return f"{diagnostics.dead_fraction(model, x, diagnostics.RELU_FAMILY) or 0.0:.3f}"
     except Exception as err:  # noqa: BLE001 - only printed
         return f"cannot be measured ({_error(err)})"
 

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from course_lib import diagnostics
 from course_lib.data import Split, mnist1d
-from course_lib.diagnostics import DeadUnitMonitor
 from course_lib.grading.kernel import channel
 from course_lib.grading.kernel.modules import loaded_output, probe_module, record_forward
 from course_lib.grading.kernel.training import TrainingOutcome, train_and_predict
@@ -96,9 +96,7 @@ def _public_accuracy(model: nn.Module | None) -> float | None:
 def _dead_fraction(model: nn.Module | None) -> float | None:
     """The fraction of the ReLU model's units never active on the training set (printed only)."""
     try:
-        with DeadUnitMonitor(model) as monitor:
-            monitor.observe(torch.as_tensor(_data().x_train))
-            return float(monitor.dead_fraction())
+        return diagnostics.dead_fraction(model, torch.as_tensor(_data().x_train))
     except Exception:  # noqa: BLE001 - only printed; a model it cannot watch has no figure
         return None
 

@@ -10,7 +10,6 @@ secret inputs, judged on the host), when this machine can run its sandbox.
 import os
 import shutil
 import tempfile
-import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -18,23 +17,13 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib.grading.nbgrader_api import api, cell_timeout_s
-from course_lib.grading.release import generate
-from course_lib.grading.sandbox import Limits
-from course_lib.grading.sources import SourceError, read_source
-from course_lib.paths import course_root
+from course_lib.grading.authoring.mutants import Mutant, mutate, named
+from course_lib.grading.authoring.release import generate
+from course_lib.grading.authoring.sources import read_source
+from course_lib.grading.nbgrader_api import CourseFolders, api, cell_timeout_s
+from course_lib.grading.sandbox.bubblewrap import Limits
 
 CHECK_WALL_S = 600  # a whole notebook under `course check`: its trainings on a busy machine
-
-
-@dataclass(frozen=True)
-class Mutant:
-    """A plausible wrong solution: in cell `cell`, the text `find` replaced by `replace`."""
-
-    name: str
-    cell: str
-    find: str
-    replace: str
 
 
 @dataclass(frozen=True)
@@ -48,7 +37,7 @@ class Score:
 
 
 @dataclass
-class CheckResult:
+class MutationResult:
     """One grader's scores for solution, blank and mutants; `graded` holds `course grade`'s (None when it did
     not run: `skipped` says why)."""
 
@@ -56,7 +45,7 @@ class CheckResult:
     solution: Score
     blank: Score
     mutants: dict[str, Score] = field(default_factory=dict)
-    graded: "CheckResult | None" = None
+    graded: "MutationResult | None" = None
     skipped: str | None = None
 
     @property
@@ -68,28 +57,6 @@ class CheckResult:
         full = self.solution.points == self.solution.max_points
         mine = full and self.blank.points == 0 and len(self.killed) == len(self.mutants)
         return mine and (self.graded is None or self.graded.ok)
-
-
-def load_mutants(assignment: str) -> list[Mutant]:
-    path = course_root() / "solutions" / assignment / "mutants.toml"
-    if not path.exists():
-        return []
-    try:
-        entries = tomllib.loads(path.read_text())["mutant"]
-        return [Mutant(**entry) for entry in entries]
-    except (tomllib.TOMLDecodeError, KeyError, TypeError) as err:
-        raise SourceError(f"{path}: malformed mutants file ({type(err).__name__}: {err})") from None
-
-
-def mutate(nb, mutant: Mutant, assignment: str):
-    """A copy of the source notebook with the mutant applied; the text must occur exactly once in the cell."""
-    nb = nbformat.from_dict(nb)
-    cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == mutant.cell]
-    if len(cells) != 1 or cells[0].source.count(mutant.find) != 1:
-        raise SourceError(f"solutions/{assignment}/mutants.toml: mutant '{mutant.name}': the text to replace "
-                          f"must occur exactly once in cell '{mutant.cell}'")
-    cells[0].source = cells[0].source.replace(mutant.find, mutant.replace)
-    return nb
 
 
 def _autograde_one(root: str, assignment: str, student: str) -> Score:
@@ -109,14 +76,14 @@ def _autograde_one(root: str, assignment: str, student: str) -> Score:
 
 
 def _submit(root: Path, assignment: str, student: str, nb) -> None:
-    folder = root / "submitted" / student / assignment
+    folder = CourseFolders(root).submitted(assignment, student)
     folder.mkdir(parents=True)
     nbformat.write(nb, folder / f"{assignment}.ipynb")
 
 
-def _result(assignment: str, mutants: list[Mutant], scores: dict[str, Score]) -> CheckResult:
-    return CheckResult(assignment, scores["solution"], scores["blank"],
-                       {m.name: scores[f"mutant-{i:02d}"] for i, m in enumerate(mutants, 1)})
+def _result(assignment: str, mutants: dict[str, Mutant], scores: dict[str, Score]) -> MutationResult:
+    return MutationResult(assignment, scores["solution"], scores["blank"],
+                       {m.name: scores[student] for student, m in mutants.items()})
 
 
 def _nbgrader_scores(root: Path, assignment: str, students, workers: int) -> dict[str, Score]:
@@ -130,22 +97,21 @@ def _course_grade_scores(root: Path, assignment: str, workers: int) -> dict[str,
     from course_lib.grading.grade import grade
 
     limits = Limits(wall_s=CHECK_WALL_S, cell_timeout_s=cell_timeout_s())
-    results = grade(assignment, root / "submitted", workers, limits, progress=False,
+    results = grade(assignment, CourseFolders(root).step("submitted"), workers, limits, progress=False,
                     db_url=f"sqlite:///{root / 'graded.db'}", root=root)
     return {g.student_id: Score(g.student_id, g.score, g.max_score,
                                 tuple(cell for cell, points in g.cell_scores.items() if points == 0))
             for g in results}
 
 
-def check(assignment: str, workers: int | None = None, sandboxed: bool = True) -> CheckResult:
+def mutation_test(assignment: str, workers: int | None = None, sandboxed: bool = True) -> MutationResult:
     """Release, then grade solution, blank and every mutant of `assignment` with nbgrader and (if `sandboxed`
     and this machine can run the sandbox) with `course grade`."""
-    from course_lib.grading.sandbox import missing_requirement
+    from course_lib.grading.sandbox.bubblewrap import missing_requirement
 
     source = read_source(assignment)
-    mutants = load_mutants(assignment)
-    submissions = {"solution": source, **{f"mutant-{i:02d}": mutate(source, m, assignment)
-                                          for i, m in enumerate(mutants, 1)}}
+    mutants = named(assignment)
+    submissions = {"solution": source, **{student: mutate(source, m, assignment) for student, m in mutants.items()}}
     workers = workers or os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
@@ -160,13 +126,13 @@ def check(assignment: str, workers: int | None = None, sandboxed: bool = True) -
     return result
 
 
-def _line(name: str, r: CheckResult) -> list[str]:
+def _line(name: str, r: MutationResult) -> list[str]:
     line = (f"{name:<32} {r.solution.points:>4g} / {r.solution.max_points:<3g} {r.blank.points:>8g} "
             f"{len(r.killed):>7} / {len(r.mutants):<6}")
     return [line] + [f"    survived: {m}" for m in r.mutants if m not in r.killed]
 
 
-def format_table(results: list[CheckResult]) -> str:
+def format_table(results: list[MutationResult]) -> str:
     """assignment and grader | solution | blank | mutants killed, one line each, plus surviving mutants."""
     lines = [f"{'assignment (grader)':<32} {'solution':>10} {'blank':>8} {'mutants killed':>15}"]
     for r in results:

@@ -12,7 +12,7 @@ import tokenize
 
 import nbformat
 
-from course_lib.grading.sources import grade_id, is_answer
+from course_lib.grading.authoring.sources import grade_id, is_answer
 
 
 def _student_cells(submission) -> tuple[dict[str, object], dict[str, list], list[str]]:

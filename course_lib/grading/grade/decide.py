@@ -9,7 +9,7 @@ fails the cell, with a one-line reason for the student.
 from dataclasses import dataclass
 
 from course_lib.grading import judges
-from course_lib.grading.session import CellRun
+from course_lib.grading.sandbox.session import CellRun
 
 
 @dataclass(frozen=True)

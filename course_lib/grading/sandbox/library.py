@@ -10,18 +10,20 @@ tells the host, which flags the submission: the course's own answer never counts
 
 import ast
 import hashlib
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import course_lib
+from course_lib.data import cache_dir
 
 PACKAGE_DIR = Path(course_lib.__file__).resolve().parent
 # What a kernel does not need: the command line, site and slides builders, benchmarks, `course report` (host
 # side: it reads the gradebook). Inside grading only the kernel side is copied (KERNEL_PARTS).
 NOT_COPIED = ("cli.py", "site.py", "slides.py", "rendering.py", "launch.py", "benches.py", "report")
-KERNEL_PARTS = ("__init__.py", "protocol.py", "plain.py", "kernel", "exercises")
+KERNEL_PARTS = ("__init__.py", "protocol.py", "plain.py", "kernel", "checks")
 
 STUB = '''
 
@@ -73,6 +75,11 @@ def _ignore(folder: str, names: list[str]) -> set[str]:
     if here == PACKAGE_DIR / "grading":
         ignored |= {n for n in names if n not in KERNEL_PARTS}
     return ignored
+
+
+def library_dir() -> Path:
+    """Where sandbox libraries are built: host-only, never inside a folder a sandbox is shown."""
+    return Path(os.environ.get("RECTIFIED_LIBRARY_DIR") or cache_dir().parent / "rectified-sandbox-libraries")
 
 
 def fingerprint(removed: Mapping[str, Sequence[str]]) -> str:

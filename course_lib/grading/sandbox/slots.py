@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from course_lib.errors import CourseError
-from course_lib.grading.sandbox import unprivileged
+from course_lib.grading.sandbox.bubblewrap import unprivileged
 
 MAX_SLOTS = 256  # uids 61000..61255
 

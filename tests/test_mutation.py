@@ -5,8 +5,9 @@ host). Which test cells a mutant fails may differ between the two where it depen
 
 import pytest
 
-from course_lib.grading.check import Mutant, format_table, load_mutants, mutate
-from course_lib.grading.sources import SourceError, assignments, read_source
+from course_lib.grading.authoring.mutants import Mutant, load_mutants, mutate
+from course_lib.grading.authoring.mutation import format_table
+from course_lib.grading.authoring.sources import SourceError, assignments, read_source
 from tests import grading_fixtures as fx
 
 

@@ -1,6 +1,6 @@
 """Grading on a Dask.distributed cluster: `course grade --dask SCHEDULER_ADDRESS`.
 
-Each submission becomes one Dask task, `grade.grade_task`, which runs the submission's sandbox on whichever
+Each submission becomes one Dask task, `submission.grade_task`, which runs the submission's sandbox on whichever
 worker takes it (claiming a sandbox slot on that worker's machine) and returns plain data: the result, the
 executed notebook and the rendered feedback page. Results come back to the one gradebook writer, the calling
 process, which saves each as it arrives, exactly as with local threads. A worker that dies mid-task loses
@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from distributed import Client, KilledWorker, as_completed
 
 from course_lib.errors import CourseError
-from course_lib.grading.grade import grading_code_version
-from course_lib.grading.sandbox import missing_requirement
+from course_lib.grading.grade.plan import grading_code_version
+from course_lib.grading.sandbox.bubblewrap import missing_requirement
 
 CONNECT_TIMEOUT_S = 10
 
@@ -64,10 +64,10 @@ class DaskWorkers:
         finally:
             client.close()
 
-    def map(self, task, setup, todo, limits):
+    def map(self, task, plan, todo, limits):
         """Submit every submission at once (the scheduler spreads them); yield results as they complete. The
-        setup travels inside each task rather than scattered once, so losing a worker cannot lose it."""
-        students = {self.client.submit(task, setup, sub, fingerprint, limits, pure=False): sub.student_id
+        plan travels inside each task rather than scattered once, so losing a worker cannot lose it."""
+        students = {self.client.submit(task, plan, sub, fingerprint, limits, pure=False): sub.student_id
                     for sub, fingerprint in todo}
         for future in as_completed(list(students), loop=self.client.loop):
             try:
