@@ -96,41 +96,22 @@ def release(assignments: tuple[str, ...]) -> None:
 def grade(assignment: str, submissions: str | None, workers: int | None, timeout: float | None,
           memory: int | None, db_url: str | None, scheduler: str | None) -> None:
     """Autograde a whole class, sandboxed and in parallel; write the gradebook, grades.csv and feedback."""
-    from contextlib import nullcontext
     from pathlib import Path
 
-    from course_lib.grading.grade import grade as grade_class
     from course_lib.grading.grade.gradebook import GradebookUnreachable
-    from course_lib.grading.nbgrader_api import cell_timeout_s
-    from course_lib.grading.sandbox.bubblewrap import Limits, missing_requirement
+    from course_lib.grading.grade.run import grade_class, summary
 
     _assignments((assignment,))
     if scheduler:
         _require_extra("instructor", "--dask", ("dask", "distributed"))
-    if scheduler and workers:
-        raise click.ClickException("--workers sets local sandboxes; with --dask the cluster's worker threads do")
-    missing = missing_requirement()
-    if missing:
-        raise click.ClickException(missing)
-    limits = Limits(cell_timeout_s=cell_timeout_s(),
-                    **{k: v for k, v in {"wall_s": timeout, "memory_mb": memory}.items() if v})
-    cluster = nullcontext()
-    if scheduler:  # imported only when asked for: dask takes a second to import
-        from course_lib.grading.grade.cluster import DaskWorkers
-
-        cluster = DaskWorkers.connect(scheduler)
     try:
-        with cluster as executor:
-            results = grade_class(assignment, Path(submissions) if submissions else None, workers, limits,
-                                  db_url=db_url, executor=executor)
+        results = grade_class(assignment, Path(submissions) if submissions else None, workers, timeout, memory,
+                              db_url, scheduler)
     except GradebookUnreachable as err:
         if "psycopg" in str(err):
             _require_extra("instructor", "a PostgreSQL gradebook", ("psycopg",))
         raise
-    counts = {}
-    for g in results:
-        counts[g.status] = counts.get(g.status, 0) + 1
-    click.echo(f"{assignment}: {len(results)} submissions: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    click.echo(summary(assignment, results))
     click.echo("wrote grades.csv, the nbgrader gradebook, autograded/ and feedback/")
 
 

@@ -58,12 +58,14 @@ def _course_errors() -> list[type]:
     from course_lib.grading.grade.gradebook import GradebookUnreachable
     from course_lib.grading.grade.intake import IntakeError
     from course_lib.grading.grade.plan import UndecidableCheck
+    from course_lib.grading.grade.run import CannotGrade
     from course_lib.grading.sandbox.slots import NoFreeSlot
+    from course_lib.report.results import ReportError
     from course_lib.site import SiteError
     from course_lib.slides import UnknownNotebook
 
-    return [ClusterUnusable, UndecidableCheck, GradebookUnreachable, IntakeError, NoFreeSlot, SourceError, SiteError,
-            UnknownNotebook]
+    return [CannotGrade, ClusterUnusable, UndecidableCheck, GradebookUnreachable, IntakeError, NoFreeSlot, ReportError,
+            SourceError, SiteError, UnknownNotebook]
 
 
 @pytest.mark.parametrize("error", _course_errors(), ids=lambda e: e.__name__)
@@ -85,11 +87,11 @@ def test_any_course_error_a_command_raises_is_one_error_line(error, monkeypatch)
 @pytest.mark.sandbox  # `course grade` stops first where the sandbox cannot run
 def test_course_grade_gives_each_cell_nbgrader_configs_timeout(monkeypatch):
     """One per-cell timeout: nbgrader_config.py's Execute.timeout, for plain nbgrader and `course grade` alike."""
-    from course_lib.grading import grade as grade_module
+    from course_lib.grading.grade import run as run_module
     from course_lib.grading.nbgrader_api import course_config
 
     seen = []
-    monkeypatch.setattr(grade_module, "grade", lambda *args, **kwargs: seen.append(args[3]) or [])
+    monkeypatch.setattr(run_module, "grade", lambda *args, **kwargs: seen.append(args[3]) or [])
     result = CliRunner().invoke(main, ["grade", "ex01_activations"])
     assert result.exit_code == 0, result.output
     assert seen[0].cell_timeout_s == course_config().Execute.timeout == 120

@@ -17,12 +17,15 @@ the run goes on.
 
 import os
 import tempfile
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import nbformat
 from tqdm.auto import tqdm
 
+from course_lib.errors import CourseError
 from course_lib.grading import protocol
 from course_lib.grading.authoring.release import generate
 from course_lib.grading.grade import late
@@ -33,8 +36,39 @@ from course_lib.grading.grade.store import Store
 from course_lib.grading.grade.submission import Graded, failed, grade_task, one_line
 from course_lib.grading.grade.workers import Executor, LocalWorkers
 from course_lib.grading.nbgrader_api import CourseFolders, cell_timeout_s
-from course_lib.grading.sandbox.bubblewrap import Limits
+from course_lib.grading.sandbox.bubblewrap import Limits, missing_requirement
 from course_lib.paths import course_root
+
+
+class CannotGrade(CourseError, RuntimeError):
+    """This machine cannot run the sandbox, or the options given contradict each other."""
+
+
+def grade_class(assignment: str, submissions: Path | None = None, workers: int | None = None,
+                wall_s: float | None = None, memory_mb: int | None = None, db_url: str | None = None,
+                scheduler: str | None = None) -> list[Graded]:
+    """`course grade`: `grade` with the caps given (the rest as `Limits` and nbgrader_config.py set them), on
+    `workers` local sandboxes or the Dask cluster at `scheduler`. Refuses to grade unsandboxed."""
+    if scheduler and workers:
+        raise CannotGrade("--workers sets local sandboxes; with --dask the cluster's worker threads do")
+    missing = missing_requirement()
+    if missing:
+        raise CannotGrade(missing)
+    caps = {k: v for k, v in {"wall_s": wall_s, "memory_mb": memory_mb}.items() if v}
+    limits = Limits(cell_timeout_s=cell_timeout_s(), **caps)
+    cluster = nullcontext()
+    if scheduler:  # imported only when asked for: dask takes a second to import
+        from course_lib.grading.grade.cluster import DaskWorkers
+
+        cluster = DaskWorkers.connect(scheduler)
+    with cluster as executor:
+        return grade(assignment, submissions, workers, limits, db_url=db_url, executor=executor)
+
+
+def summary(assignment: str, results: list[Graded]) -> str:
+    """One line: how many submissions, and how many of each status."""
+    counts = Counter(g.status for g in results)
+    return f"{assignment}: {len(results)} submissions: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 
 
 def grade(assignment: str, submissions: Path | None = None, workers: int | None = None,
