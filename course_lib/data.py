@@ -33,7 +33,7 @@ class Split:
     x_*: (N_*, D) float32 features; y_*: (N_*,) int64 labels (or float targets for regression).
     A split may be empty (N_* == 0), e.g. a data set loaded with `val=0`.
 
-    What every loader here returns: the notebooks read its fields, the grader's kernel-side checks build one.
+    What every loader here returns: the notebooks read its fields; the grader's kernel-side checks use the type.
     """
 
     x_train: np.ndarray
