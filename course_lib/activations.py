@@ -16,6 +16,13 @@ Conventions kept by every function here:
   exercises; each backward reuses the matching `*_grad`.
 """
 
+__all__ = [
+    "relu", "relu_grad", "leaky_relu", "leaky_relu_grad", "prelu", "prelu_grad", "elu", "elu_grad", "softplus",
+    "softplus_grad", "sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "gelu", "gelu_grad", "silu", "silu_grad",
+    "maxout", "maxout_grad", "affine_forward", "affine_backward", "relu_forward", "relu_backward", "maxout_forward",
+    "maxout_backward",
+]
+
 import math
 
 import numpy as np
@@ -49,12 +56,16 @@ def _dout(dout, shape: tuple, dtype) -> np.ndarray:
 
 
 def relu(x: np.ndarray) -> np.ndarray:
-    """max(0, x), element-wise."""
+    """max(0, x), element-wise.
+
+    Taught in notebook 02 (ReLU and its derivative); also used in notebooks 00, 01, 04."""
     return np.maximum(_floats(x), 0)  # a Python 0 is "weak": float32 stays float32 (NEP 50)
 
 
 def relu_grad(x: np.ndarray, at_zero: float = 0.0) -> np.ndarray:
-    """1 where x > 0, 0 where x < 0, and `at_zero` at the kink (default 0, as torch)."""
+    """1 where x > 0, 0 where x < 0, and `at_zero` at the kink (default 0, as torch).
+
+    Taught in notebook 02 (ReLU and its derivative); also used in notebooks 00, 01, 04."""
     if not 0.0 <= at_zero <= 1.0:
         raise ValueError(
             f"at_zero={at_zero} is not a subgradient of ReLU at 0: the subgradients there are the slopes "
@@ -68,13 +79,17 @@ def relu_grad(x: np.ndarray, at_zero: float = 0.0) -> np.ndarray:
 
 
 def leaky_relu(x: np.ndarray, slope: float = 0.01) -> np.ndarray:
-    """x where x > 0, slope * x elsewhere."""
+    """x where x > 0, slope * x elsewhere.
+
+    Taught in notebook 04 (Leaky ReLU and PReLU); also used in notebook 01."""
     x = _floats(x)
     return np.where(x > 0, x, slope * x).astype(x.dtype, copy=False)
 
 
 def leaky_relu_grad(x: np.ndarray, slope: float = 0.01) -> np.ndarray:
-    """1 where x > 0, `slope` where x <= 0 (torch also gives `slope` at exactly 0)."""
+    """1 where x > 0, `slope` where x <= 0 (torch also gives `slope` at exactly 0).
+
+    Taught in notebook 04 (Leaky ReLU and PReLU); also used in notebook 01."""
     x = _floats(x)
     return np.where(x > 0, 1.0, slope).astype(x.dtype)
 
@@ -92,7 +107,9 @@ def _prelu_slope(x: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 
 def prelu(x: np.ndarray, a) -> np.ndarray:
-    """Leaky ReLU with a learned slope `a`: a scalar, or shape (C,) for x of shape (N, C, ...)."""
+    """Leaky ReLU with a learned slope `a`: a scalar, or shape (C,) for x of shape (N, C, ...).
+
+    Taught in notebook 04 (Leaky ReLU and PReLU); also used in notebook 01."""
     x = _floats(x)
     return np.where(x > 0, x, _prelu_slope(x, _floats(a)) * x)
 
@@ -101,6 +118,8 @@ def prelu_grad(x: np.ndarray, a, dout: np.ndarray | None = None) -> tuple[np.nda
     """Gradients of sum(prelu(x, a) * dout): dx of x's shape, da of a's shape (summed over its elements).
 
     At x == 0 we follow torch: dx gets the slope a, and da gets x * dout = 0.
+
+    Taught in notebook 04 (Leaky ReLU and PReLU); also used in notebook 01.
     """
     x, a = _floats(x), _floats(a)
     slope = _prelu_slope(x, a)
@@ -116,14 +135,18 @@ def prelu_grad(x: np.ndarray, a, dout: np.ndarray | None = None) -> tuple[np.nda
 
 
 def elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-    """x where x > 0, alpha * (exp(x) - 1) elsewhere."""
+    """x where x > 0, alpha * (exp(x) - 1) elsewhere.
+
+    Taught in notebook 01 (activation functions)."""
     x = _floats(x)
     negative_side = alpha * np.expm1(np.minimum(x, 0))  # minimum: no overflow warning from the unused side
     return np.where(x > 0, x, negative_side).astype(x.dtype, copy=False)
 
 
 def elu_grad(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-    """1 where x > 0, alpha * exp(x) where x <= 0 (torch gives alpha at exactly 0)."""
+    """1 where x > 0, alpha * exp(x) where x <= 0 (torch gives alpha at exactly 0).
+
+    Taught in notebook 01 (activation functions)."""
     x = _floats(x)
     return np.where(x > 0, 1, alpha * np.exp(np.minimum(x, 0))).astype(x.dtype)
 
@@ -133,6 +156,8 @@ def softplus(x: np.ndarray, beta: float = 1.0) -> np.ndarray:
 
     torch's softplus returns x itself where beta * x > 20 (threshold=20); ours keeps the exact formula,
     which differs there by log1p(exp(-beta * x)) / beta < 2.1e-9 / beta.
+
+    Taught in notebook 01 (activation functions); also used in notebook 05.
     """
     x = _floats(x)
     bx = beta * x
@@ -140,31 +165,41 @@ def softplus(x: np.ndarray, beta: float = 1.0) -> np.ndarray:
 
 
 def softplus_grad(x: np.ndarray, beta: float = 1.0) -> np.ndarray:
-    """sigmoid(beta * x); torch returns exactly 1 where beta * x > 20, we return 1 - O(2e-9)."""
+    """sigmoid(beta * x); torch returns exactly 1 where beta * x > 20, we return 1 - O(2e-9).
+
+    Taught in notebook 01 (activation functions)."""
     x = _floats(x)
     return sigmoid(beta * x).astype(x.dtype, copy=False)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)), computed from exp(-|x|) so that it never overflows."""
+    """1 / (1 + exp(-x)), computed from exp(-|x|) so that it never overflows.
+
+    Taught in notebook 01 (activation functions); also used in notebook 05."""
     x = _floats(x)
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def sigmoid_grad(x: np.ndarray) -> np.ndarray:
-    """sigmoid(x) * (1 - sigmoid(x))."""
+    """sigmoid(x) * (1 - sigmoid(x)).
+
+    Taught in notebook 01 (activation functions)."""
     s = sigmoid(x)
     return s * (1 - s)
 
 
 def tanh(x: np.ndarray) -> np.ndarray:
-    """Hyperbolic tangent, element-wise."""
+    """Hyperbolic tangent, element-wise.
+
+    Taught in notebook 01 (activation functions)."""
     return np.tanh(_floats(x))
 
 
 def tanh_grad(x: np.ndarray) -> np.ndarray:
-    """1 - tanh(x)**2."""
+    """1 - tanh(x)**2.
+
+    Taught in notebook 01 (activation functions)."""
     t = tanh(x)
     return 1 - t * t
 
@@ -175,7 +210,9 @@ _GELU_CUBIC = 0.044715
 
 
 def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
-    """x * Phi(x) with Phi the standard normal CDF; approximate="tanh" uses torch's tanh formula."""
+    """x * Phi(x) with Phi the standard normal CDF; approximate="tanh" uses torch's tanh formula.
+
+    Taught in notebook 01 (activation functions)."""
     x = _floats(x)
     if approximate == "none":
         return 0.5 * x * (1 + erf(x / _SQRT_2))
@@ -185,7 +222,9 @@ def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
 
 
 def gelu_grad(x: np.ndarray, approximate: str = "none") -> np.ndarray:
-    """Phi(x) + x * phi(x) (exact), or the derivative of the tanh formula."""
+    """Phi(x) + x * phi(x) (exact), or the derivative of the tanh formula.
+
+    Taught in notebook 01 (activation functions)."""
     x = _floats(x)
     if approximate == "none":
         return 0.5 * (1 + erf(x / _SQRT_2)) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
@@ -196,13 +235,17 @@ def gelu_grad(x: np.ndarray, approximate: str = "none") -> np.ndarray:
 
 
 def silu(x: np.ndarray) -> np.ndarray:
-    """x * sigmoid(x), also called swish."""
+    """x * sigmoid(x), also called swish.
+
+    Taught in notebook 01 (activation functions)."""
     x = _floats(x)
     return x * sigmoid(x)
 
 
 def silu_grad(x: np.ndarray) -> np.ndarray:
-    """sigmoid(x) * (1 + x * (1 - sigmoid(x)))."""
+    """sigmoid(x) * (1 + x * (1 - sigmoid(x))).
+
+    Taught in notebook 01 (activation functions)."""
     x = _floats(x)
     s = sigmoid(x)
     return s * (1 + x * (1 - s))
@@ -224,7 +267,9 @@ def _maxout_pieces(z: np.ndarray, k: int) -> np.ndarray:
 
 
 def maxout(z: np.ndarray, k: int) -> np.ndarray:
-    """Max over contiguous groups of k along the last axis: (..., units * k) -> (..., units)."""
+    """Max over contiguous groups of k along the last axis: (..., units * k) -> (..., units).
+
+    Taught in notebook 05 (Maxout); also used in exercise ex05."""
     return _maxout_pieces(z, k).max(axis=-1)
 
 
@@ -233,6 +278,8 @@ def maxout_grad(z: np.ndarray, k: int, dout: np.ndarray | None = None) -> np.nda
 
     Ties go to the first maximum (as np.argmax); torch's z.view(..., units, k).max(-1) does the same,
     whereas torch.amax splits the gradient evenly between tied pieces.
+
+    Taught in notebook 05 (Maxout).
     """
     pieces = _maxout_pieces(z, k)
     dout = _dout(dout, pieces.shape[:-1], pieces.dtype)
@@ -245,7 +292,9 @@ def maxout_grad(z: np.ndarray, k: int, dout: np.ndarray | None = None) -> np.nda
 
 
 def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """x of shape (N, d1, ..., dk), read as (N, D) with D = d1 * ... * dk; w (D, M); b (M,) -> out (N, M)."""
+    """x of shape (N, d1, ..., dk), read as (N, D) with D = d1 * ... * dk; w (D, M); b (M,) -> out (N, M).
+
+    Taught in notebook 05 (Maxout)."""
     x, w, b = _floats(x), _floats(w), _floats(b)
     dim = math.prod(x.shape[1:])
     if x.ndim < 2 or w.ndim != 2 or w.shape[0] != dim or b.shape != (w.shape[1],):
@@ -258,7 +307,9 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
 
 
 def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """dout (N, M) -> dx of x's original shape (N, d1, ..., dk), dw (D, M), db (M,)."""
+    """dout (N, M) -> dx of x's original shape (N, d1, ..., dk), dw (D, M), db (M,).
+
+    Taught in notebook 05 (Maxout)."""
     x, w, b = cache
     dout = _dout(dout, (x.shape[0], w.shape[1]), np.result_type(x, w, b))
     dx = (dout @ w.T).reshape(x.shape)
@@ -267,13 +318,17 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
 
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """relu(x) of x's shape; the cache is x."""
+    """relu(x) of x's shape; the cache is x.
+
+    Imported by no notebook: exercise ex02 has students write it, and its grader compares theirs with this."""
     x = _floats(x)
     return relu(x), x
 
 
 def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
-    """dx = dout * relu_grad(x), of x's shape (0 at the kink, as torch)."""
+    """dx = dout * relu_grad(x), of x's shape (0 at the kink, as torch).
+
+    Imported by no notebook: exercise ex02 has students write it, and its grader compares theirs with this."""
     x = cache
     return _dout(dout, x.shape, x.dtype) * relu_grad(x)
 
@@ -291,12 +346,16 @@ def leaky_relu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
 
 
 def maxout_forward(z: np.ndarray, k: int) -> tuple[np.ndarray, tuple]:
-    """maxout(z, k): (..., units * k) -> (..., units); the cache is (z, k)."""
+    """maxout(z, k): (..., units * k) -> (..., units); the cache is (z, k).
+
+    Taught in notebook 05 (Maxout)."""
     z = _floats(z)
     return maxout(z, k), (z, k)
 
 
 def maxout_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
-    """dz of z's shape: each unit's dout routed to its winning piece (ties: the first)."""
+    """dz of z's shape: each unit's dout routed to its winning piece (ties: the first).
+
+    Taught in notebook 05 (Maxout)."""
     z, k = cache
     return maxout_grad(z, k, dout)

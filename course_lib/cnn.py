@@ -10,6 +10,8 @@ every conv produces channels * k maps and a GroupMax(k, dim=1) keeps, at each po
 unit's k contiguous maps, so the convolutions have k times the weights. PReLU gets one slope per channel.
 """
 
+__all__ = ["cnn1d"]
+
 import math
 
 from torch import nn
@@ -43,6 +45,8 @@ def cnn1d(length: int = 40, n_classes: int = 10, activation: str = "relu", chann
 
     init: "kaiming" (He et al. 2015, with the gain `course_lib.nn.mlp` uses for the activation; biases 0)
     or "torch" (torch's default). activation_kw go to the activation (e.g. negative_slope, k for maxout).
+
+    Used in exercise ex06.
     """
     layers: list[nn.Module] = [nn.Unflatten(1, (1, length))]
     c_in, size = 1, length

@@ -18,6 +18,8 @@ processes (workers=2); only the times differ. `summarize`, `versus` and `markdow
 tables, `plot_bars` into a bar chart with error bars.
 """
 
+__all__ = ["Budget", "grid", "build_model", "run", "summarize", "versus", "paired", "markdown_table"]
+
 import functools
 import math
 import multiprocessing
@@ -49,6 +51,8 @@ class Budget:
     "cnn" (`course_lib.cnn.cnn1d` with `channels`). probe: training examples for the gradient at init.
     fused: use torch's fused Adam/AdamW kernel (same algorithm, one kernel for all parameters; for these small
     nets on a CPU we measured about a third less time per step; rounding differs slightly from the unfused loop).
+
+    Taught in notebook 06 (capstone comparison).
     """
 
     arch: str = "mlp"
@@ -74,12 +78,16 @@ class Job:
 
 def grid(data: Iterable[str], activations: Iterable[str], seeds: Iterable[int], budget: Budget = Budget()
          ) -> list[Job]:
-    """Every (data set, activation, seed) combination under one budget, data sets outermost."""
+    """Every (data set, activation, seed) combination under one budget, data sets outermost.
+
+    Taught in notebook 06 (capstone comparison)."""
     return [Job(d, a, s, budget) for d in data for a in activations for s in seeds]
 
 
 def build_model(budget: Budget, activation: str, n_features: int, n_classes: int) -> nn.Module:
-    """A fresh model for the budget's architecture, input (N, n_features), output logits (N, n_classes)."""
+    """A fresh model for the budget's architecture, input (N, n_features), output logits (N, n_classes).
+
+    Taught in notebook 06 (capstone comparison)."""
     if budget.arch == "linear":
         return nn.Linear(n_features, n_classes)
     if budget.arch == "mlp":
@@ -184,6 +192,8 @@ def run(jobs: list[Job], datasets: dict[str, Split], workers: int = 1, start_met
     `default_start_method()`; a fork server preloads this module and torch._dynamo, which torch imports when
     the first optimizer is made, and is reused by later calls).
     The rows are the same either way except for the times.
+
+    Taught in notebook 06 (capstone comparison).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -214,6 +224,8 @@ def summarize(rows: list[dict], metric: str = "test_acc") -> list[dict]:
     Keys: data, arch, activation, n (seeds), values (the metric per seed), mean, std (sample std,
     ddof=1; 0 for one seed), min, max, cpu_s (median train_cpu_s), dead_fraction (mean; None for
     activations without dead units), grad_ratio (median), n_params.
+
+    Taught in notebook 06 (capstone comparison).
     """
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
@@ -244,6 +256,8 @@ def versus(summary: list[dict], reference: str = "relu") -> list[dict]:
     or "worse"; "reference" for the reference itself, and diff, se, verdict None where the data set and
     architecture have no reference run. A rule of thumb, not a significance test: with 5 seeds the std
     itself is uncertain, and among many comparisons a few cross 2 se by chance.
+
+    Taught in notebook 06 (capstone comparison).
     """
     refs = {(s["data"], s["arch"]): s for s in summary if s["activation"] == reference}
     out = []
@@ -265,6 +279,8 @@ def paired(rows: list[dict], reference: str = "relu", metric: str = "test_acc", 
 
     Runs with the same seed start from the same torch seed and see the same minibatch order, so the difference
     per seed removes much of the seed-to-seed noise that `versus` (two independent means) keeps.
+
+    Taught in notebook 06 (capstone comparison).
     """
     from course_lib.stats import paired_difference
 
@@ -292,6 +308,8 @@ def markdown_table(rows: list[dict], columns: dict[str, tuple[str, str]]) -> str
     """A markdown table: columns maps a header to (key, format spec), e.g. {"acc": ("mean", ".3f")}.
 
     A key may also be a function row -> value. None and NaN print as "n/a".
+
+    Taught in notebook 06 (capstone comparison).
     """
     head = "| " + " | ".join(columns) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"

@@ -10,6 +10,11 @@ is a dead piece (it receives no gradient). Layer names are those of `model.named
 GroupMax inside layer "0" of an `mlp(..., activation="maxout")` is "0.group_max".
 """
 
+__all__ = [
+    "DeadUnitMonitor", "activation_stats", "hooked_forward", "gradient_stats", "born_dead_probability_exact",
+    "born_dead_probability_bounds", "born_dead_probability",
+]
+
 import math
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
@@ -76,6 +81,8 @@ class DeadUnitMonitor(LayerHooks):
     Forward passes the model makes inside the `with` block count too, with or without torch.no_grad.
     A module reused at several places in the model (one ReLU shared by all layers) is refused; a module
     called several times in one forward is counted once per call.
+
+    Taught in notebook 03 (dead neurons); also used in notebook 05 and exercises ex03, ex06.
     """
 
     def __init__(self, model: nn.Module):
@@ -194,6 +201,8 @@ def activation_stats(model: nn.Module, x: torch.Tensor) -> list[ActivationStats]
     """One forward pass (no grad) on x; ActivationStats of every activation module's output, in order.
 
     zero_fraction counts outputs that are exactly 0 (for ReLU: pre-activation <= 0).
+
+    Taught in notebook 02 (ReLU and its derivative); also used in notebook 05.
     """
     stats = []
 
@@ -211,7 +220,9 @@ def hooked_forward(model: nn.Module, x: torch.Tensor, layers: Mapping[str, nn.Mo
                    on_call: Callable[[str, nn.Module, tuple, object], None]) -> None:
     """One forward pass of model(x) without gradients, calling on_call(name, module, args, output) on every
     call each of `layers` (name -> module) receives, in call order; the hooks are removed afterwards, even if
-    the forward pass raises."""
+    the forward pass raises.
+
+    Taught in notebook 03 (dead neurons)."""
     handles = [m.register_forward_hook(lambda module, args, out, name=name: on_call(name, module, args, out))
                for name, m in layers.items()]
     try:
@@ -235,7 +246,9 @@ class GradientStats:
 
 
 def gradient_stats(model: nn.Module) -> list[GradientStats]:
-    """GradientStats of every nn.Linear weight (Maxout's too), in model order; call after backward()."""
+    """GradientStats of every nn.Linear weight (Maxout's too), in model order; call after backward().
+
+    Taught in notebook 01 (activation functions); also used in notebooks 02, 03."""
     stats = []
     for name, layer in model.named_modules():
         if not isinstance(layer, nn.Linear):
@@ -282,6 +295,8 @@ def born_dead_probability_exact(depth: int, width: int) -> float:
     initialisation a deep ReLU net is born dead with probability -> 1 as depth -> infinity; this formula
     shows that for fixed width (depth -> infinity: P -> 1) and how fast.
     NOTE: derived here, not copied from that paper; see `born_dead_probability_bounds` for Omega = [-r, r].
+
+    Taught in notebook 03 (dead neurons).
     """
     _check_architecture(depth, width)
     return -math.expm1(depth * math.log1p(-(2.0 ** -width)))
@@ -299,6 +314,8 @@ def born_dead_probability_bounds(depth: int, width: int) -> tuple[float, float]:
     and tends to 1 as depth -> infinity. The exact value in between depends on the weight distribution
     (after layer 2 the two rays' vectors are correlated); with Gaussian weights and depth 2 it is
     4^-width * (3 - 2^(1-width)) (the rays are orthogonal after layer 1, hence independent at layer 2).
+
+    Taught in notebook 03 (dead neurons).
     """
     _check_architecture(depth, width)
     q = 1.0 - 2.0 ** -width
@@ -341,6 +358,8 @@ def born_dead_probability(depth: int, width: int, n_networks: int = 10_000, n_in
     on a ray gives the same verdict, so the grid is exact: with domain (0, 1) this estimates
     `born_dead_probability_exact`, with (-1, 1) a value inside `born_dead_probability_bounds`. With biases
     a unit alive only between grid points would be missed. Standard error: sqrt(p (1 - p) / n_networks).
+
+    Taught in notebook 03 (dead neurons).
     """
     _check_architecture(depth, width)
     gen = torch.Generator().manual_seed(seed)

@@ -10,6 +10,8 @@
   and backward one-sided differences that disagree) and reports them apart from the rest.
 """
 
+__all__ = ["numerical_gradient", "numerical_gradient_array", "relative_error", "check_gradient"]
+
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -49,7 +51,9 @@ def _shifted_values(f: Callable, x: np.ndarray, h: float) -> Iterator[tuple[tupl
 
 
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """Central-difference gradient of a scalar function f at x (float64, any shape); same shape as x."""
+    """Central-difference gradient of a scalar function f at x (float64, any shape); same shape as x.
+
+    Not taught in a notebook: the grader's kernel-side checks use it."""
     x = _float64_input(x)
     grad = np.zeros_like(x)
     for ix, plus, minus in _shifted_values(f, x, h):
@@ -58,7 +62,9 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float
 
 
 def numerical_gradient_array(f: Callable, x: np.ndarray, dout: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """Gradient of sum(f(x) * dout) for an array-valued f, by central differences; same shape as x."""
+    """Gradient of sum(f(x) * dout) for an array-valued f, by central differences; same shape as x.
+
+    Used in exercise ex05."""
     x = _float64_input(x)
     dout = np.asarray(dout, dtype=np.float64)
     grad = np.zeros_like(x)
@@ -78,7 +84,9 @@ def _relative_errors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    """max over elements of |a - b| / max(1e-12, |a| + |b|); a and b must have the same shape."""
+    """max over elements of |a - b| / max(1e-12, |a| + |b|); a and b must have the same shape.
+
+    Used in exercise ex05."""
     return float(np.max(_relative_errors(a, b), initial=0.0))
 
 
@@ -168,6 +176,8 @@ def check_gradient(
     kinks: values where an element-wise f is not differentiable, e.g. (0.0,) for ReLU. Inputs within h of
     one, and inputs whose one-sided differences disagree (a kink somewhere inside the network), are
     reported as near a kink.
+
+    Taught in notebook 02 (ReLU and its derivative); also used in notebook 05 and exercise ex02.
     """
     x = _float64_input(x)
     if x.size == 0:

@@ -7,6 +7,8 @@ a tolerance of 0. By default only passes in training mode count (`module.trainin
 passes that `course_lib.train.fit` makes in eval mode are left out.
 """
 
+__all__ = ["KinkCounter"]
+
 from collections.abc import Iterable
 
 from torch import nn
@@ -22,6 +24,8 @@ class KinkCounter(LayerHooks):
     counter.zeros, counter.total                         # exact 0.0 pre-activations, all pre-activations
     counter.near[1e-6]                                   # pre-activations with |z| < 1e-6 (zeros included)
     counter.by_layer()                                   # layer name -> (zeros, total)
+
+    Taught in notebook 02 (ReLU and its derivative).
     """
 
     def __init__(self, model: nn.Module, near: Iterable[float] = (), only_training: bool = True):

@@ -7,6 +7,8 @@ its figure, and no widget is left for an executor to wait on (headless execution
 jupyter/nbclient#312, jupyter/nbconvert#2029).
 """
 
+__all__ = ["interact"]
+
 import inspect
 import os
 
@@ -38,7 +40,9 @@ def start_value(control, default=inspect.Parameter.empty):
 
 
 def interact(f, **controls):
-    """`ipywidgets.interact(f, **controls)`, or, headless, the widget note and one call of f at the start values."""
+    """`ipywidgets.interact(f, **controls)`, or, headless, the widget note and one call of f at the start values.
+
+    Taught in notebook 00 (welcome); also used in notebooks 01, 02, 03, 04, 05, 06."""
     if not headless():
         import ipywidgets
 

@@ -6,6 +6,8 @@ unit j's pieces, the grouping `course_lib.activations.maxout(z, k)` uses in nump
 gradient goes to one of them (the one `torch.max` returns), never split.
 """
 
+__all__ = ["ACTIVATIONS", "GroupMax", "Maxout", "make_activation", "mlp"]
+
 import torch
 from torch import nn
 
@@ -22,6 +24,8 @@ class GroupMax(nn.Module):
 
     On its own it is the activation of a Maxout layer; `make_activation("maxout", k=k)` returns one, and
     `course_lib.diagnostics.DeadUnitMonitor` hooks it to see which piece wins.
+
+    Taught in notebook 05 (Maxout); also used in exercise ex05.
     """
 
     def __init__(self, k: int = 2, dim: int = -1):
@@ -46,6 +50,8 @@ class Maxout(nn.Module):
 
     One Linear(in_features, out_features*k) followed by GroupMax(k): (N, in_features) -> (N, out_features).
     It has k times the weights of Linear(in_features, out_features).
+
+    Taught in notebook 05 (Maxout); also used in exercise ex05.
     """
 
     def __init__(self, in_features: int, out_features: int, k: int = 2):
@@ -74,6 +80,8 @@ def make_activation(name: str, **kw) -> nn.Module:
 
     Never share one instance between layers: a shared PReLU would tie the slopes of every layer together.
     leaky_relu takes negative_slope (default 0.01), prelu num_parameters and init, maxout k (default 2).
+
+    Taught in notebook 01 (activation functions).
     """
     if name not in _FACTORIES:
         raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(ACTIVATIONS)}")
@@ -100,6 +108,8 @@ def mlp(sizes: list[int], activation: str = "relu", init: str = "kaiming", bias:
     non-negative target). `init` picks the weights ("kaiming", "xavier" or "torch" for torch's default),
     `bias` a constant for every bias (e.g. -1.0 to provoke dead units; None keeps torch's default).
     PReLU's starting slope is `slope` (default 0.25; `init` already names the weight scheme).
+
+    Taught in notebook 01 (activation functions); also used in notebooks 02, 05 and exercise ex03.
     """
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least an input and an output size, got sizes={sizes}")

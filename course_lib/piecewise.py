@@ -13,13 +13,17 @@ shape (k,). It is convex in x, whatever the weights. Two constructions, both exa
 The weights load directly into `course_lib.nn.Maxout(1, 1, k)`: linear.weight = w[:, None], linear.bias = b.
 """
 
+__all__ = ["maxout_1d", "tangent_points", "tangent_pieces", "max_error", "difference_of_maxouts"]
+
 from collections.abc import Callable
 
 import numpy as np
 
 
 def maxout_1d(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """max_i (w_i * x + b_i) for x of any shape, w and b of shape (k,); the output has x's shape."""
+    """max_i (w_i * x + b_i) for x of any shape, w and b of shape (k,); the output has x's shape.
+
+    Taught in notebook 05 (Maxout)."""
     x, w, b = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if w.ndim != 1 or w.shape != b.shape or w.size == 0:
         raise ValueError(f"w and b must both have shape (k,) with k >= 1, got {w.shape} and {b.shape}")
@@ -27,7 +31,9 @@ def maxout_1d(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def tangent_points(lo: float, hi: float, k: int) -> np.ndarray:
-    """The centres of k equal cells of [lo, hi], shape (k,): lo + (i + 1/2) * (hi - lo) / k."""
+    """The centres of k equal cells of [lo, hi], shape (k,): lo + (i + 1/2) * (hi - lo) / k.
+
+    Taught in notebook 05 (Maxout)."""
     if k < 1 or not hi > lo:
         raise ValueError(f"need k >= 1 and hi > lo, got k={k}, lo={lo}, hi={hi}")
     return lo + (np.arange(k) + 0.5) * (hi - lo) / k
@@ -37,6 +43,8 @@ def tangent_pieces(f: Callable, df: Callable, lo: float, hi: float, k: int) -> t
     """(w, b), each (k,): the tangents of f at `tangent_points(lo, hi, k)`, w_i = f'(t_i), b_i = f(t_i) - w_i t_i.
 
     f and df are numpy functions (value and derivative). For convex f, maxout_1d(x, w, b) <= f(x) everywhere.
+
+    Taught in notebook 05 (Maxout).
     """
     t = tangent_points(lo, hi, k)
     w = np.asarray(df(t), dtype=np.float64)
@@ -44,7 +52,9 @@ def tangent_pieces(f: Callable, df: Callable, lo: float, hi: float, k: int) -> t
 
 
 def max_error(f: Callable, w: np.ndarray, b: np.ndarray, lo: float, hi: float, n: int = 4001) -> float:
-    """max |f(x) - maxout_1d(x, w, b)| over n evenly spaced points of [lo, hi] (both ends included)."""
+    """max |f(x) - maxout_1d(x, w, b)| over n evenly spaced points of [lo, hi] (both ends included).
+
+    Taught in notebook 05 (Maxout)."""
     x = np.linspace(lo, hi, n)
     return float(np.max(np.abs(np.asarray(f(x), dtype=np.float64) - maxout_1d(x, w, b))))
 
@@ -62,6 +72,8 @@ def difference_of_maxouts(x_knots: np.ndarray, y_knots: np.ndarray) -> tuple[tup
     The interpolant's slope changes c_i at the inner knots are split by sign: the upward bends (c_i > 0)
     with the first segment's line make a convex g1, the downward bends make a convex g2 (with a minus sign).
     A convex piecewise-linear function is the max of its segments' lines, so each is one maxout unit.
+
+    Taught in notebook 05 (Maxout).
     """
     x, y = np.asarray(x_knots, dtype=np.float64), np.asarray(y_knots, dtype=np.float64)
     if x.ndim != 1 or x.shape != y.shape or x.size < 2 or np.any(np.diff(x) <= 0):

@@ -6,6 +6,10 @@ stays distinguishable for colour-blind readers; `use_style()` makes your own plo
 Arrays may be numpy arrays or torch tensors.
 """
 
+__all__ = [
+    "use_style", "plot_functions", "plot_with_band", "plot_history", "plot_firing_rates", "plot_decision_regions",
+]
+
 from collections.abc import Callable
 
 import matplotlib as mpl
@@ -34,7 +38,9 @@ STYLE = {
 
 
 def use_style() -> None:
-    """Make every later matplotlib figure use the course's style (sizes, grid, colour-blind-safe colours)."""
+    """Make every later matplotlib figure use the course's style (sizes, grid, colour-blind-safe colours).
+
+    Taught in notebook 01 (activation functions); also used in notebooks 02, 03, 04, 05, 06."""
     mpl.rcParams.update(STYLE)
 
 
@@ -103,6 +109,8 @@ def plot_functions(functions: dict, x: np.ndarray | None = None, derivatives: bo
     functions: name -> f, or name -> (f, df); f may be numpy, torch, or an nn.Module. Without df the
     derivative is a central difference on the grid (a kink shows as one intermediate point).
     x: the grid, default 401 points on [-4, 4]. Returns the two Axes (one if derivatives=False).
+
+    Taught in notebook 01 (activation functions); also used in notebooks 02, 04, 05.
     """
     x = np.linspace(-4, 4, 401) if x is None else _np(x).astype(float)
     axes = _axes(ax, ncols=2 if derivatives else 1)
@@ -128,6 +136,8 @@ def plot_with_band(x, ys, label: str | None = None, ax=None, band: str = "std", 
 
     band: "std" (mean +- one standard deviation) or "minmax" (the range over seeds). One seed draws
     no band. A NaN in any seed (a diverged run) leaves a gap there rather than hiding that run.
+
+    Taught in notebook 01 (activation functions); also used in notebooks 02, 03.
     """
     x, ys = _np(x), _np(ys).astype(float)
     if ys.ndim != 2 or ys.shape[1] != len(x) or ys.shape[0] == 0:
@@ -155,6 +165,8 @@ def plot_history(histories, metric: str = "val_acc", ax=None, band: str = "std")
     A list (one History per seed) is drawn as its mean with a shaded band (see plot_with_band);
     runs of different lengths are cut to the shortest. metric: train_loss, train_acc, val_loss,
     val_acc, epoch_time_s, or anything recorded in History.extra.
+
+    Taught in notebook 05 (Maxout).
     """
     if not isinstance(histories, dict):
         histories = {None: histories}
@@ -178,6 +190,8 @@ def plot_firing_rates(rates: dict, ax=None, bins: int = 20):
 
     rates: layer name -> (n_units,) values in [0, 1]. Dead units (rate exactly 0) are drawn as hatched bars left
     of 0, side by side (one per layer), and counted in the legend, e.g. "layer 1: 12/100 dead".
+
+    Taught in notebook 03 (dead neurons); also used in notebook 05.
     """
     ax = _axes(ax)
     width = 1.0 / bins
@@ -223,6 +237,8 @@ def plot_decision_regions(predict, x, y, ax=None, resolution: int = 200, margin:
     predict: a torch module, or a callable on (M, 2) numpy, returning labels (M,), logits (M, C),
     or one binary logit (M,) / (M, 1) (class 1 where > 0). x: (N, 2) points, y: (N,) labels.
     margin: extra room around the data, as a fraction of its range.
+
+    Taught in notebook 01 (activation functions).
     """
     x, y = _np(x).astype(float), _np(y).astype(np.int64)
     if x.ndim != 2 or x.shape[1] != 2:

@@ -10,6 +10,11 @@ be missed: grid counts are lower bounds on the regions that meet the box.
 All functions return plain numpy arrays or numbers. Models take float inputs of shape (N, D).
 """
 
+__all__ = [
+    "relu_patterns", "region_map", "count_regions", "max_regions_one_hidden_layer", "input_gradients",
+    "spread_within_regions", "plot_region_map",
+]
+
 import math
 
 import numpy as np
@@ -21,6 +26,8 @@ def relu_patterns(model: nn.Module, x) -> np.ndarray:
     """(N, U) bool: pre-activation > 0 for each of the U units of every nn.ReLU in `model`, in model order.
 
     x: (N, D) inputs (numpy or torch), cast to the model's dtype. Raises ValueError if there is no nn.ReLU.
+
+    Used in exercise ex03.
     """
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     if not relus:
@@ -60,6 +67,8 @@ def region_map(model: nn.Module, lo: float = -3.0, hi: float = 3.0,
     """(ids, g0, g1): the region number of every point of the grid over [lo, hi]^2, each (res, res).
 
     The model takes 2-D input (N, 2). ids[i, j] belongs to the point (g0[i, j], g1[i, j]).
+
+    Taught in notebook 02 (ReLU and its derivative).
     """
     g0, g1 = grid(lo, hi, resolution)
     points = np.stack([g0.ravel(), g1.ravel()], axis=1)
@@ -67,7 +76,9 @@ def region_map(model: nn.Module, lo: float = -3.0, hi: float = 3.0,
 
 
 def count_regions(model: nn.Module, lo: float = -3.0, hi: float = 3.0, resolution: int = 200) -> int:
-    """Number of linear regions of a 2-D-input model seen on the grid over [lo, hi]^2 (a lower bound)."""
+    """Number of linear regions of a 2-D-input model seen on the grid over [lo, hi]^2 (a lower bound).
+
+    Taught in notebook 02 (ReLU and its derivative)."""
     ids, _, _ = region_map(model, lo, hi, resolution)
     return int(ids.max()) + 1
 
@@ -77,6 +88,8 @@ def max_regions_one_hidden_layer(n_units: int, input_dim: int) -> int:
 
     Zaslavsky's count for hyperplanes in general position; a one-hidden-layer ReLU net has one
     hyperplane (its kink) per unit, so this bounds its linear regions on the whole input space.
+
+    Taught in notebook 02 (ReLU and its derivative).
     """
     if n_units < 0 or input_dim < 1:
         raise ValueError(f"need n_units >= 0 and input_dim >= 1, got {n_units}, {input_dim}")
@@ -88,6 +101,8 @@ def input_gradients(model: nn.Module, x) -> np.ndarray:
 
     Rows do not interact (no batch norm), so one backward pass of the summed output gives every row's
     gradient. Inside one linear region this is the region's slope A (constant there).
+
+    Taught in notebook 02 (ReLU and its derivative).
     """
     xt = _as_input(model, x).clone().requires_grad_(True)
     out = model(xt)
@@ -101,6 +116,8 @@ def spread_within_regions(values: np.ndarray, ids: np.ndarray) -> float:
     """Largest, over regions and columns, of max - min of `values` (N, K) among rows with the same id (N,).
 
     0 means `values` (e.g. input gradients) are exactly constant inside every region.
+
+    Taught in notebook 02 (ReLU and its derivative).
     """
     values = np.asarray(values, dtype=np.float64).reshape(len(ids), -1)
     ids = np.asarray(ids).reshape(-1)
@@ -132,7 +149,9 @@ def region_colours(ids: np.ndarray, n_colours: int = 20) -> np.ndarray:
 
 def plot_region_map(ids: np.ndarray, g0: np.ndarray, g1: np.ndarray, ax=None, seed: int = 0):
     """Colour each grid point by its region, neighbouring regions always in different colours, with the region
-    borders drawn as thin dark lines; returns the Axes. (`seed` is kept for compatibility and unused.)"""
+    borders drawn as thin dark lines; returns the Axes. (`seed` is kept for compatibility and unused.)
+
+    Taught in notebook 02 (ReLU and its derivative)."""
     import matplotlib.pyplot as plt
 
     if ax is None:

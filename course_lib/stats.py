@@ -7,6 +7,8 @@ words that follow the interval ("indistinguishable here" when it contains 0); `p
 `largest_within_one_se` picks a well-defined "best" setting from a noisy, flat curve.
 """
 
+__all__ = ["paired_difference", "describe", "largest_within_one_se", "plot_intervals"]
+
 import math
 
 import numpy as np
@@ -18,6 +20,8 @@ def paired_difference(a, b, confidence: float = 0.95) -> dict:
 
     a, b: equal-length sequences of one metric per seed, in the same seed order (NaN pairs are dropped).
     Returns {"mean", "se", "low", "high", "n"}; with fewer than 2 pairs se, low and high are NaN.
+
+    Taught in notebook 03 (dead neurons).
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
@@ -35,7 +39,9 @@ def paired_difference(a, b, confidence: float = 0.95) -> dict:
 def describe(diff: dict, higher: str = "better", lower: str = "worse", fmt: str = ".3f") -> str:
     """Words that follow the interval of `paired_difference`: "indistinguishable here (+0.004 ± 0.006)" when
     it contains 0, else e.g. "better by 0.021 ± 0.009" (mean ± standard error); "not comparable" with fewer
-    than 3 usable seeds."""
+    than 3 usable seeds.
+
+    Taught in notebook 03 (dead neurons); also used in notebook 06."""
     if diff["n"] < 3:
         return f"not comparable ({diff['n']} usable seeds)"
     spread = f"{abs(diff['mean']):{fmt}} ± {diff['se']:{fmt}}"
@@ -49,6 +55,8 @@ def largest_within_one_se(values, means, ses) -> int:
 
     The "one standard error rule": on a flat, noisy curve the argmax is a coin toss; the largest setting
     that is statistically as good as the best is well defined.
+
+    Taught in notebook 03 (dead neurons).
     """
     values, means, ses = (np.asarray(v, dtype=float) for v in (values, means, ses))
     best = int(np.nanargmax(means))
@@ -59,7 +67,9 @@ def largest_within_one_se(values, means, ses) -> int:
 def plot_intervals(diffs: dict, ax=None, xlabel: str = "difference", title: str | None = None):
     """One row per entry of diffs (label -> `paired_difference`): the mean as a dot, the interval as a bar,
     and a line at 0 (an entry with fewer than 2 usable seeds is named instead). Intervals that miss 0 are
-    drawn filled, in a stronger colour. Returns the Axes."""
+    drawn filled, in a stronger colour. Returns the Axes.
+
+    Taught in notebook 03 (dead neurons); also used in notebook 06."""
     import matplotlib.pyplot as plt
 
     from course_lib.plotting import PALETTE

@@ -15,6 +15,11 @@ A *row* is a plain dict: the run's settings (activation, lr, bias, batchnorm, se
 and its measurements (dead_init, dead, val_acc, diverged; slope_min / slope_max for PReLU).
 """
 
+__all__ = [
+    "Setup", "SETUP", "load_data", "build_model", "firing_rates", "dead_masks", "prelu_slopes", "train_run", "sweep",
+    "summarize", "format_summary", "revival_totals", "plot_sweep", "incoming_gradients",
+]
+
 import functools
 import math
 import multiprocessing
@@ -35,7 +40,9 @@ from course_lib.train import History, fit
 
 @dataclass(frozen=True)
 class Setup:
-    """Everything that stays fixed between runs: hidden widths, training length, and the data set."""
+    """Everything that stays fixed between runs: hidden widths, training length, and the data set.
+
+    Taught in notebook 03 (dead neurons)."""
 
     hidden: tuple[int, ...] = (32, 32, 32)
     epochs: int = 30
@@ -54,7 +61,9 @@ def _spirals(n_per_class: int, noise: float, data_seed: int) -> Split:
 
 
 def load_data(setup: Setup = SETUP) -> Split:
-    """The set-up's spirals as torch tensors: x_* (N, 2) float32, y_* (N,) int64 in {0, 1, 2} (cached)."""
+    """The set-up's spirals as torch tensors: x_* (N, 2) float32, y_* (N,) int64 in {0, 1, 2} (cached).
+
+    Taught in notebook 03 (dead neurons); also used in notebook 04."""
     return _spirals(setup.n_per_class, setup.noise, setup.data_seed)
 
 
@@ -65,6 +74,8 @@ def build_model(activation: str = "relu", bias: float = 0.0, seed: int = 0, batc
     weights: the initialisation scheme of `course_lib.nn.init_weights` ("kaiming", "xavier", "torch").
     activation_kw go to the activation, e.g. negative_slope=0.1 for leaky_relu (PReLU gets one slope per unit,
     starting at torch's 0.25).
+
+    Taught in notebook 03 (dead neurons); also used in notebook 04.
     """
     torch.manual_seed(seed)
     model = mlp([2, *setup.hidden, 3], activation=activation, init=weights, bias=bias, **activation_kw)
@@ -79,7 +90,9 @@ def build_model(activation: str = "relu", bias: float = 0.0, seed: int = 0, batc
 
 
 def firing_rates(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Activation name -> (units,) fraction of the N inputs x (N, 2) where each unit is > 0, in eval mode."""
+    """Activation name -> (units,) fraction of the N inputs x (N, 2) where each unit is > 0, in eval mode.
+
+    Taught in notebook 03 (dead neurons)."""
     was_training = model.training
     model.eval()
     try:
@@ -89,7 +102,9 @@ def firing_rates(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def dead_masks(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Activation name -> (units,) bool, True where the unit is never > 0 on x (N, 2)."""
+    """Activation name -> (units,) bool, True where the unit is never > 0 on x (N, 2).
+
+    Taught in notebook 03 (dead neurons); also used in notebook 04."""
     return {name: rate == 0 for name, rate in firing_rates(model, x).items()}
 
 
@@ -99,7 +114,9 @@ def fraction_dead(masks: dict[str, torch.Tensor]) -> float:
 
 
 def prelu_slopes(model: nn.Module) -> dict[str, np.ndarray]:
-    """PReLU name -> (num_parameters,) copy of its learned slopes."""
+    """PReLU name -> (num_parameters,) copy of its learned slopes.
+
+    Taught in notebook 04 (Leaky ReLU and PReLU)."""
     return {name: m.weight.detach().cpu().numpy().copy() for name, m in model.named_modules()
             if isinstance(m, nn.PReLU)}
 
@@ -131,6 +148,8 @@ def train_run(activation: str = "relu", lr: float = 0.1, bias: float = 0.0, seed
     track=True records the dead masks after every epoch (Run.masks) and their dead fraction in
     history.extra["dead"]. on_epoch_end(epoch, model, history) is passed on to `fit`. Training stops early
     once the loss is non-finite (the run has diverged).
+
+    Taught in notebook 03 (dead neurons); also used in notebook 04.
     """
     data = load_data(setup)
     model = build_model(activation, bias, seed, batchnorm, weights, setup, **activation_kw)
@@ -183,6 +202,8 @@ def sweep(grid: Iterable[dict], seeds: Iterable[int], run: Callable[..., dict] =
     A point may carry a "label" (e.g. "BatchNorm + ReLU"): it is not passed to `run` but copied into the row.
     workers > 1 (only with the default `run`) trains the runs in a pool of that many processes with one torch
     thread each (a fork server, as `course_lib.compare.run`); every run seeds itself, so the rows are the same.
+
+    Taught in notebook 03 (dead neurons); also used in notebook 04.
     """
     seeds, tasks = list(seeds), []
     for point in grid:
@@ -210,6 +231,8 @@ def summarize(rows: list[dict], by: str, metric: str) -> dict[str, np.ndarray]:
     Returns arrays of one entry per group: "by" (the group values), "mean", "std" (over seeds, ddof=1;
     0 for one value), "min", "max" of the finite values, "n" (how many) and "n_nan" (NaN values: diverged
     runs). A group with no finite value gets NaN statistics.
+
+    Taught in notebook 03 (dead neurons); also used in notebook 04.
     """
     groups: dict = {}
     for row in rows:
@@ -231,7 +254,9 @@ def summarize(rows: list[dict], by: str, metric: str) -> dict[str, np.ndarray]:
 
 def format_summary(rows: list[dict], by: str, metrics: Iterable[str]) -> str:
     """A small table: one line per value of row[by], each metric as "mean ± std [min, max]" over the finite
-    values of its seeds, then the number of runs and, in brackets, how many diverged (row["diverged"])."""
+    values of its seeds, then the number of runs and, in brackets, how many diverged (row["diverged"]).
+
+    Taught in notebook 03 (dead neurons); also used in notebook 04."""
     metrics = list(metrics)
     stats = {m: summarize(rows, by, m) for m in metrics}
     runs = summarize([{**r, "_diverged": float(r.get("diverged", False))} for r in rows], by, "_diverged")
@@ -261,7 +286,9 @@ def revived_units(masks: list[dict[str, torch.Tensor]]) -> dict[str, tuple[int, 
 
 
 def revival_totals(runs: list[Run]) -> dict[str, tuple[int, int]]:
-    """`revived_units` added up over the runs that did not diverge (each tracked with train_run(track=True))."""
+    """`revived_units` added up over the runs that did not diverge (each tracked with train_run(track=True)).
+
+    Taught in notebook 03 (dead neurons); also used in notebook 04."""
     totals: dict[str, tuple[int, int]] = {}
     for run in runs:
         if run.row["diverged"]:
@@ -277,6 +304,8 @@ def plot_sweep(rows: list[dict], by: str, metric: str, ax=None, label: str | Non
 
     String values of `by` (labels) are placed at 0, 1, 2, ... Groups with diverged (NaN) runs are annotated
     "k/n diverged" at the bottom of the axes. Returns the Axes.
+
+    Taught in notebook 03 (dead neurons); also used in notebook 04.
     """
     s = summarize(rows, by, metric)
     if ax is None:
@@ -311,6 +340,8 @@ def incoming_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> di
 
     The loss is the cross-entropy over all of x (N, 2), y (N,) at once; "incoming" is the nearest nn.Linear
     before the activation. The model's gradients are left as computed (call model.zero_grad() to clear).
+
+    Taught in notebook 03 (dead neurons); also used in notebook 04.
     """
     model.zero_grad(set_to_none=True)
     F.cross_entropy(model(x), y).backward()

@@ -11,6 +11,8 @@ Conventions kept here:
   in the same run are worth comparing, and even they vary from one machine to another.
 """
 
+__all__ = ["activation_costs", "linear_vs_activation", "format_costs"]
+
 import time
 from collections.abc import Callable
 
@@ -89,6 +91,8 @@ def activation_costs(activations: dict[str, Callable], n_elements: int = 2 ** 18
     activations: name -> torch function or nn.Module (e.g. course_lib.nn.make_activation(name)).
     Returns one row per activation, in order: {"name", "forward_ns_per_element" (no autograd graph),
     "total_ns_per_element" (forward + backward), "relative" (total / the baseline's total)}.
+
+    Taught in notebook 01 (activation functions).
     """
     if baseline not in activations:
         raise ValueError(f"baseline {baseline!r} is not among the activations {list(activations)}")
@@ -111,6 +115,8 @@ def linear_vs_activation(width: int, activation: Callable, batch: int = 128, rep
 
     Returns {"width", "batch", "linear_s", "activation_s", "activation_share"}, where activation_share =
     activation_s / (linear_s + activation_s) is the activation's part of one hidden layer's time.
+
+    Taught in notebook 01 (activation functions).
     """
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -126,7 +132,9 @@ def linear_vs_activation(width: int, activation: Callable, batch: int = 128, rep
 
 
 def format_costs(rows: list[dict]) -> str:
-    """The rows of `activation_costs` as a fixed-width table, one activation a line."""
+    """The rows of `activation_costs` as a fixed-width table, one activation a line.
+
+    Taught in notebook 01 (activation functions)."""
     lines = [f"{'activation':<12} {'forward ns/elt':>15} {'fwd+bwd ns/elt':>15} {'fwd+bwd vs baseline':>20}"]
     lines += [f"{r['name']:<12} {r['forward_ns_per_element']:>15.2f} {r['total_ns_per_element']:>15.2f} "
               f"{r['relative']:>19.2f}x" for r in rows]

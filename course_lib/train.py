@@ -12,6 +12,8 @@ averages over the epoch's minibatches (weights change during the epoch); val_* a
 the epoch in eval mode.
 """
 
+__all__ = ["one_thread", "evaluate", "fit"]
+
 import math
 import random
 import time
@@ -88,7 +90,9 @@ def _has_number(values: list) -> bool:
 @contextmanager
 def one_thread() -> Iterator[None]:
     """torch on one intra-op thread inside the block (the course kernel's setting), restored afterwards:
-    results and timings then do not depend on the machine's core count."""
+    results and timings then do not depend on the machine's core count.
+
+    Not taught in a notebook: the grader's kernel-side checks use it."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -148,6 +152,8 @@ def evaluate(model: torch.nn.Module, x, y, loss: str | Callable = "cross_entropy
     """(mean loss, accuracy) of `model` on x: (N, D), y: (N,), in eval mode; accuracy is NaN for float y.
 
     The model's train/eval mode is restored afterwards. An empty x gives (NaN, NaN).
+
+    Taught in notebook 01 (activation functions); also used in notebook 05.
     """
     x, y = _as_tensors(x, y, _device(model))
     if len(y) == 0:
@@ -213,6 +219,8 @@ def fit(model: torch.nn.Module, data, epochs: int, lr: float, optimizer="sgd", b
     loss: "cross_entropy" (logits (N, C), int labels), "mse" (float targets), or f(out, y) -> mean loss.
     on_epoch_end(epoch, model, history) runs after each epoch (epoch counts from 0, history already
     holds it); returning True stops training early.
+
+    Taught in notebook 01 (activation functions); also used in notebooks 02, 04, 05 and exercises ex03, ex06.
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs=}, {batch_size=}")
