@@ -11,8 +11,8 @@ GroupMax inside layer "0" of an `mlp(..., activation="maxout")` is "0.group_max"
 """
 
 __all__ = [
-    "DeadUnitMonitor", "activation_stats", "hooked_forward", "gradient_stats", "born_dead_probability_exact",
-    "born_dead_probability_bounds", "born_dead_probability",
+    "RELU_FAMILY", "DeadUnitMonitor", "dead_fraction", "activation_stats", "hooked_forward", "gradient_stats",
+    "born_dead_probability_exact", "born_dead_probability_bounds", "born_dead_probability",
 ]
 
 import math
@@ -167,7 +167,9 @@ def dead_fraction(model: nn.Module, x: torch.Tensor, kinds: tuple[type, ...] = M
     """The fraction of dead units among the model's activation modules of `kinds` (default: every ReLU-family
     and maxout module; a maxout unit counts as its pieces): a unit is dead when it is active on no example of
     x (N, ...). None when the model has no such module; ValueError when one activation instance is shared
-    between layers (its counts would mix them). The course's one definition, as DeadUnitMonitor counts."""
+    between layers (its counts would mix them). The course's one definition, as DeadUnitMonitor counts.
+
+    Used by the kernel-side checks of ex04 and ex06 and by ex06's judge (notebook 03 teaches the definition)."""
     if not any(isinstance(m, kinds) for m in model.modules()):
         return None
     with DeadUnitMonitor(model) as monitor:

@@ -7,11 +7,13 @@ import torch
 from torch import nn
 
 from course_lib.diagnostics import (
+    RELU_FAMILY,
     DeadUnitMonitor,
     activation_stats,
     born_dead_probability,
     born_dead_probability_bounds,
     born_dead_probability_exact,
+    dead_fraction,
     gradient_stats,
     update_to_data_ratios,
 )
@@ -302,3 +304,18 @@ def test_born_dead_functions_refuse_empty_architectures():
     for fn in (born_dead_probability_exact, born_dead_probability_bounds, born_dead_probability):
         with pytest.raises(ValueError, match="depth=0"):
             fn(0, 3)
+
+
+def test_dead_fraction_counts_only_the_kinds_asked_for_and_none_without_them():
+    """One ReLU layer with 2 of its 4 units dead by construction, then a maxout layer with none dead."""
+    relu_layer = nn.Linear(1, 4)
+    with torch.no_grad():
+        relu_layer.weight.copy_(torch.tensor([[1.0], [1.0], [0.0], [0.0]]))
+        relu_layer.bias.copy_(torch.tensor([0.0, 0.0, -1.0, -1.0]))  # units 2 and 3 are never > 0
+    model = nn.Sequential(relu_layer, nn.ReLU(), nn.Linear(4, 4), GroupMax(2))
+    x = torch.linspace(0.1, 1.0, 10).reshape(-1, 1)
+    with DeadUnitMonitor(model) as monitor:
+        everything = monitor.observe(x).dead_fraction()
+    assert dead_fraction(model, x) == everything
+    assert dead_fraction(model, x, RELU_FAMILY) == 0.5
+    assert dead_fraction(nn.Sequential(nn.Linear(1, 3), nn.Tanh()), x) is None

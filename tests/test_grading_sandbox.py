@@ -105,6 +105,13 @@ def test_the_sandbox_library_has_no_host_side_and_no_name_students_write():
     assert result.references == ("course_lib.activations.relu",)
 
 
+def test_a_star_import_of_a_cut_module_takes_the_rest_and_flags_nothing():
+    """activations declares __all__ with relu in it; the cut module's __all__ must lose relu, or `import *`
+    would raise ReferenceRemoved and flag a student who never used the course's answer."""
+    result, _ = _run("from course_lib.activations import *\nprint('relu' in dir(), callable(leaky_relu))")
+    assert _texts(result)[0] == "False True\n" and result.references == ()
+
+
 def test_a_memory_bomb_gets_memory_error_and_the_run_goes_on():
     result, _ = _run("x = bytearray(16 * 2**30)", memory_mb=3000)
     assert "MemoryError" in str(result.cells[0].outputs) and _texts(result)[-1] == "next cell ran\n"

@@ -39,6 +39,10 @@ def __getattr__(name):
         raise ReferenceRemoved(f"{__name__}.{name} is the course's own answer to this exercise and is not "
                                "available when your work is graded: write your own")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if "__all__" in globals():  # `from module import *` takes what is left, as before the module declared __all__
+    __all__ = [n for n in __all__ if n not in _REMOVED]
 '''
 
 
