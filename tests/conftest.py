@@ -90,8 +90,8 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Path:
-    """The real course site, built once per test session by `course site` (tests/test_site.py checks it,
-    tests/test_browser.py opens it)."""
+    """The real course site, built once per test session by `course site` (tests/course/test_site.py checks it,
+    tests/course/test_browser.py opens it)."""
     out = tmp_path_factory.getbasetemp() / "course-site"
     course = str(Path(sys.executable).parent / "course")
     run = subprocess.run([course, "site", "--out", str(out)], capture_output=True, text=True, timeout=3600)

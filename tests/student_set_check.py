@@ -1,5 +1,5 @@
 """What a student-set install (`make lab`: no extra) must allow; run as a script with that environment's Python:
-`python tests/student_set_check.py` prints `ok` or stops at the first broken promise. tests/test_extras.py runs
+`python tests/student_set_check.py` prints `ok` or stops at the first broken promise. tests/course/test_extras.py runs
 it with the extras' packages made unimportable; a fresh student venv can run it as it is.
 
 Every course_lib module imports (course_lib.grading.grade.cluster, the Dask side, aside) without importing any

@@ -16,7 +16,7 @@ from nbgrader.api import Gradebook
 from scipy import stats
 
 from course_lib.cli import main
-from course_lib.grading.authoring.mutation import load_mutants, mutate
+from course_lib.grading.authoring.mutants import load_mutants, mutate
 from course_lib.grading.grade import grade
 from course_lib.grading.sandbox.bubblewrap import Limits
 from course_lib.report import ReportError, report
@@ -324,7 +324,6 @@ def test_every_assignment_has_named_misconceptions_each_with_a_notebook_section(
 @pytest.mark.chromium
 def test_the_page_opens_in_chromium_offline_with_its_plots_and_no_console_error(graded):
     from playwright.sync_api import sync_playwright
-
     from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Offline
 
     _, _, written, _ = graded

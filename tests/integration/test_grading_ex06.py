@@ -416,7 +416,7 @@ def _graded(folder, notebooks: dict) -> dict:
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
     """The attacks and controls (apart from the mutants, so that the attacks can also run without root alone:
-    tests/test_unprivileged.py)."""
+    tests/integration/test_unprivileged.py)."""
     return _graded(tmp_path_factory.mktemp("ex06"), {student: build() for student, (build, *_) in CLASS.items()})
 
 

@@ -1,7 +1,7 @@
 """`course site`: every notebook executed into a static site that works offline, links that resolve, exercises
 without solutions, and a failing notebook that still gets its page, names its cell and fails the command.
 
-The real site is built once per test session (conftest's `site`); tests/test_browser.py opens the same build.
+The real site is built once per test session (conftest's `site`); tests/course/test_browser.py opens the same build.
 """
 
 import os

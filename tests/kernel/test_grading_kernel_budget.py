@@ -1,5 +1,5 @@
 """The kernel's half of a CPU budget: limits on the config, one thread, CPU seconds, runs stopped past the limit.
-(The budget itself is judged on the host: tests/test_grading_ex06.py.)"""
+(The budget itself is judged on the host: tests/integration/test_grading_ex06.py.)"""
 
 import json
 import time

@@ -2,7 +2,7 @@
 downloaded): JupyterLab runs notebook 01 on the course kernel without an error; a slide deck and the course
 site work with the network blocked. Screenshots go to test-artifacts/screenshots/ (look at them).
 
-The site and its decks come from the one `course site` build of the test session (tests/test_site.py).
+The site and its decks come from the one `course site` build of the test session (tests/course/test_site.py).
 """
 
 import json

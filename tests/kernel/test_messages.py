@@ -11,7 +11,7 @@ import pytest
 from course_lib.grading.kernel.channel import CheckFailed
 from tests import grading_fixtures as fx
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KINK_AT_ONE = "def relu_grad(x):\n    return np.where(x >= 0, 1.0, 0.0)"
 MESSAGE = ("relu_grad: relu_grad(0) returned 1: any value in [0, 1] is a subgradient, but this exercise follows "
            "PyTorch's 0")

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from course_lib.data import moons
+from course_lib.diagnostics import dead_fraction
 from course_lib.grading.judges.training import (
     Hint,
     accuracy_verdict,
-    dead_fraction,
     heldout_mnist1d,
     near_chance,
     scored,

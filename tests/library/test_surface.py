@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "course_lib"
 
 # Top-level modules that are not part of the teaching library: the course tooling (command line, site, slides,
