@@ -79,7 +79,11 @@ def grid(data: Iterable[str], activations: Iterable[str], seeds: Iterable[int], 
 
 
 def build_model(budget: Budget, activation: str, n_features: int, n_classes: int) -> nn.Module:
-    """A fresh model for the budget's architecture, input (N, n_features), output logits (N, n_classes)."""
+    """A fresh model for the budget's architecture, input (N, n_features), output logits (N, n_classes).
+
+    Each activation gets the initialisation it was designed with (`course_lib.nn.default_init`): Kaiming for
+    most, LeCun normal for SELU, and no normalisation layers, so SELU is the self-normalising net of its paper.
+    """
     if budget.arch == "linear":
         return nn.Linear(n_features, n_classes)
     if budget.arch == "mlp":
