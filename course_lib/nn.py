@@ -115,7 +115,8 @@ def mlp(sizes: list[int], activation: str = "relu", init: str | None = None, bia
     Every hidden layer gets its own activation (or is a Maxout(in, out, k) layer, k from activation_kw,
     default 2); the last layer is linear unless `output_activation` names one (e.g. "relu" for a
     non-negative target). `init` picks the weights ("kaiming", "lecun", "xavier" or "torch" for torch's
-    default; None: `default_init(activation)`, i.e. lecun for SELU, kaiming otherwise), `bias` a constant for every bias (e.g. -1.0 to provoke dead units; None keeps torch's default).
+    default; None: `default_init(activation)`, i.e. lecun for SELU, kaiming otherwise), `bias` a constant
+    for every bias (e.g. -1.0 to provoke dead units; None keeps torch's default).
     PReLU's starting slope is `slope` (default 0.25; `init` already names the weight scheme).
     """
     if len(sizes) < 2:
