@@ -87,6 +87,9 @@ def grid(data: Iterable[str], activations: Iterable[str], seeds: Iterable[int], 
 def build_model(budget: Budget, activation: str, n_features: int, n_classes: int) -> nn.Module:
     """A fresh model for the budget's architecture, input (N, n_features), output logits (N, n_classes).
 
+    Each activation gets the initialisation it was designed with (`course_lib.nn.default_init`): Kaiming for
+    most, LeCun normal for SELU, and no normalisation layers, so SELU is the self-normalising net of its paper.
+
     Taught in notebook 06 (capstone comparison)."""
     if budget.arch == "linear":
         return nn.Linear(n_features, n_classes)

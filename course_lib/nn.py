@@ -12,11 +12,16 @@ import torch
 from torch import nn
 
 # "identity" builds a purely linear network: the baseline that shows why a nonlinearity is needed.
-ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "sigmoid", "tanh", "maxout", "identity")
+ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "maxout",
+               "identity")
 
-# The nonlinearity whose gain Kaiming init uses for each activation (see `init_weights`).
+# The nonlinearity whose gain Kaiming init uses for each activation (see `init_weights`). SELU gets "linear"
+# (gain 1), as torch's documentation of calculate_gain advises for self-normalising nets: that *is* LeCun normal.
 _INIT_GAIN_FOR = {"leaky_relu": "leaky_relu", "prelu": "leaky_relu", "tanh": "tanh", "sigmoid": "sigmoid",
-                  "maxout": "linear", "identity": "linear"}
+                  "maxout": "linear", "identity": "linear", "selu": "linear"}
+
+# The initialisation an activation was designed with, where it is not Kaiming's (see `default_init`).
+_DESIGNED_INIT = {"selu": "lecun"}
 
 
 class GroupMax(nn.Module):
@@ -70,7 +75,8 @@ class Maxout(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, k={self.k}"
 
 
-_FACTORIES = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "prelu": nn.PReLU, "elu": nn.ELU, "gelu": nn.GELU,
+_FACTORIES = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "prelu": nn.PReLU, "elu": nn.ELU, "selu": nn.SELU,
+              "gelu": nn.GELU,
               "silu": nn.SiLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "maxout": GroupMax,
               "identity": nn.Identity}
 
@@ -88,6 +94,17 @@ def make_activation(name: str, **kw) -> nn.Module:
     return _FACTORIES[name](**kw)
 
 
+def default_init(activation: str) -> str:
+    """The weight scheme `mlp` uses for `activation` unless told otherwise: "lecun" for SELU, else "kaiming".
+
+    SELU (Klambauer et al. 2017, "Self-Normalizing Neural Networks") is built so that, with weights of variance
+    1/fan_in (LeCun normal) and no normalisation layer, the mean and variance of every layer's activations are
+    pulled towards 0 and 1: a fixed point of the layer map. With Kaiming's variance 2/fan_in, or after a
+    BatchNorm, it is no longer the activation its authors analysed. `mlp` adds no normalisation layers.
+    """
+    return _DESIGNED_INIT.get(activation, "kaiming")
+
+
 def _hidden_layer(n_in: int, n_out: int, activation: str, activation_kw: dict) -> list[nn.Module]:
     """Linear + a fresh activation, or one Maxout layer; PReLU gets one slope per unit unless told."""
     if activation == "maxout":
@@ -99,14 +116,15 @@ def _hidden_layer(n_in: int, n_out: int, activation: str, activation_kw: dict) -
     return [nn.Linear(n_in, n_out), make_activation(activation, **activation_kw)]
 
 
-def mlp(sizes: list[int], activation: str = "relu", init: str = "kaiming", bias: float | None = 0.0,
+def mlp(sizes: list[int], activation: str = "relu", init: str | None = None, bias: float | None = 0.0,
         output_activation: str | None = None, **activation_kw) -> nn.Sequential:
     """A fully connected net sizes[0] -> sizes[1] -> ... -> sizes[-1], input (N, sizes[0]).
 
     Every hidden layer gets its own activation (or is a Maxout(in, out, k) layer, k from activation_kw,
     default 2); the last layer is linear unless `output_activation` names one (e.g. "relu" for a
-    non-negative target). `init` picks the weights ("kaiming", "xavier" or "torch" for torch's default),
-    `bias` a constant for every bias (e.g. -1.0 to provoke dead units; None keeps torch's default).
+    non-negative target). `init` picks the weights ("kaiming", "lecun", "xavier" or "torch" for torch's
+    default; None: `default_init(activation)`, i.e. lecun for SELU, kaiming otherwise), `bias` a constant
+    for every bias (e.g. -1.0 to provoke dead units; None keeps torch's default).
     PReLU's starting slope is `slope` (default 0.25; `init` already names the weight scheme).
 
     Taught in notebook 01 (activation functions); also used in notebooks 02, 05 and exercise ex03.
@@ -123,6 +141,7 @@ def mlp(sizes: list[int], activation: str = "relu", init: str = "kaiming", bias:
         out_kw = {"num_parameters": sizes[-1]} if output_activation == "prelu" else {}
         layers.append(make_activation(output_activation, **out_kw))
     model = nn.Sequential(*layers)
+    init = default_init(activation) if init is None else init
     prelu = activation == "prelu"
     slope = activation_kw.get("slope", 0.25) if prelu else activation_kw.get("negative_slope", 0.01)
     return init_weights(model, init, bias, _INIT_GAIN_FOR.get(activation, "relu"), slope)
@@ -136,18 +155,22 @@ def init_weights(model: nn.Module, scheme: str = "kaiming", bias: float | None =
       (torch's `calculate_gain`). He et al. (2015): ReLU zeroes half of a symmetric pre-activation, so
       E[relu(z)^2] = Var(z) / 2, and the factor 2 keeps that second moment the same in every layer, however
       deep. For maxout (k=2) gain 1 does the same: E[max(a, b)^2] = Var(a) for a, b iid N(0, s^2).
+    lecun: W ~ N(0, 1 / fan_in), LeCun et al. (1998, "Efficient BackProp"); the init SELU's fixed point of
+      mean 0 and variance 1 is derived for (Klambauer et al. 2017). Same as kaiming with nonlinearity "linear".
     xavier: W ~ N(0, 2 / (fan_in + fan_out)), Glorot & Bengio (2010), derived for tanh-like units that are
       linear near 0; it balances forward and backward variance. `nonlinearity` is not used.
     torch: leave torch's default weights (uniform, +-1/sqrt(fan_in)).
     Biases are set to the constant `bias`; None leaves them as they are.
     """
-    if scheme not in ("kaiming", "xavier", "torch"):
-        raise ValueError(f"unknown init scheme {scheme!r}; valid: kaiming, xavier, torch")
+    if scheme not in ("kaiming", "lecun", "xavier", "torch"):
+        raise ValueError(f"unknown init scheme {scheme!r}; valid: kaiming, lecun, xavier, torch")
     for layer in model.modules():
         if not isinstance(layer, nn.Linear):
             continue
         if scheme == "kaiming":
             nn.init.kaiming_normal_(layer.weight, a=negative_slope, mode="fan_in", nonlinearity=nonlinearity)
+        elif scheme == "lecun":
+            nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="linear")
         elif scheme == "xavier":
             nn.init.xavier_normal_(layer.weight)
         if bias is not None and layer.bias is not None:

@@ -112,6 +112,22 @@ def test_build_model_gives_maxout_k_times_the_hidden_weights():
         build_model(Budget(arch="rnn"), "relu", 40, 10)
 
 
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_build_model_gives_selu_lecun_normal_weights_and_no_batchnorm(arch):
+    """SELU as Klambauer et al. (2017) intended: weight variance 1/fan_in (ReLU's Kaiming init has 2/fan_in)."""
+    torch.manual_seed(0)
+    selu = build_model(Budget(arch=arch), "selu", 40, 10)
+    torch.manual_seed(0)
+    relu = build_model(Budget(arch=arch), "relu", 40, 10)
+    assert any(isinstance(m, torch.nn.SELU) for m in selu)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in selu.modules())
+    weights = [(p, r) for p, r in zip(selu.parameters(), relu.parameters(), strict=True) if p.ndim >= 2]
+    for w, w_relu in weights[1:-1]:  # the hidden layers, with fan_in = 100 (mlp) or 25 * 3 (cnn) inputs
+        fan_in = w[0].numel()
+        assert abs(w.std().item() * math.sqrt(fan_in) - 1) < 5 / math.sqrt(2 * w.numel())
+        torch.testing.assert_close(w * math.sqrt(2), w_relu)  # same draw, Kaiming's sqrt(2) gain removed
+
+
 def test_run_refuses_unknown_data_sets_and_zero_workers():
     with pytest.raises(KeyError, match="missing"):
         run([Job("missing", "relu", 0, TINY)], DATA)

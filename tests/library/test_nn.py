@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.nn import ACTIVATIONS, GroupMax, Maxout, init_weights, make_activation, mlp
+from course_lib.nn import ACTIVATIONS, GroupMax, Maxout, default_init, init_weights, make_activation, mlp
 
 torch.set_num_threads(1)
 
@@ -217,7 +217,7 @@ def test_kaiming_for_maxout_uses_gain_one_which_keeps_the_second_moment():
 
 
 def test_init_weights_rejects_unknown_scheme():
-    with pytest.raises(ValueError, match="kaiming, xavier, torch"):
+    with pytest.raises(ValueError, match="kaiming, lecun, xavier, torch"):
         init_weights(nn.Linear(2, 2), scheme="orthogonal")
 
 
@@ -238,3 +238,53 @@ def test_mlp_sets_the_prelu_starting_slope_with_slope():
     assert prelu.weight.shape == (4,) and torch.all(prelu.weight == 0.1)
     default = next(m for m in mlp([3, 4, 2], activation="prelu") if isinstance(m, torch.nn.PReLU))
     assert torch.all(default.weight == 0.25)
+
+
+def test_selu_defaults_to_lecun_normal_and_everything_else_to_kaiming():
+    assert default_init("selu") == "lecun"
+    assert {default_init(a) for a in ACTIVATIONS if a != "selu"} == {"kaiming"}
+    torch.manual_seed(6)
+    net = mlp([400, 500, 10], activation="selu")
+    assert isinstance(net[1], nn.SELU)
+    _assert_std_close(net[0].weight, math.sqrt(1 / 400))
+    _assert_std_close(net[2].weight, math.sqrt(1 / 500))
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net)  # SELU is used without BatchNorm
+
+
+def test_lecun_init_is_one_over_fan_in_and_can_be_asked_for_any_activation():
+    torch.manual_seed(7)
+    net = mlp([300, 600, 10], activation="relu", init="lecun")
+    _assert_std_close(net[0].weight, math.sqrt(1 / 300))
+    _assert_std_close(mlp([300, 600, 10], activation="selu", init="kaiming")[0].weight, math.sqrt(1 / 300))
+
+
+def _selu_moments(init: str, depth: int = 16, width: int = 256, seed: int = 0) -> list[tuple[float, float]]:
+    """(mean, variance) of every SELU layer's output at initialisation, for N(0, 1) inputs: (512, width)."""
+    torch.manual_seed(seed)
+    net = mlp([width] * (depth + 1) + [10], activation="selu", init=init)
+    h, moments = torch.randn(512, width), []
+    with torch.no_grad():
+        for layer in net[:-1]:
+            h = layer(h)
+            if isinstance(layer, nn.SELU):
+                moments.append((h.mean().item(), h.var().item()))
+    return moments
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_selu_with_lecun_init_keeps_mean_zero_and_variance_one_through_depth(seed):
+    """Klambauer et al. (2017): with weights of variance 1/fan_in, (mean, var) = (0, 1) is a fixed point."""
+    for mean, var in _selu_moments("lecun", seed=seed):
+        assert abs(mean) < 0.1 and 0.8 < var < 1.2
+
+
+def test_selu_with_kaimings_doubled_variance_drifts_away_from_the_fixed_point():
+    """The same net with weight variance 2/fan_in (torch's relu gain) is no longer self-normalising."""
+    torch.manual_seed(0)
+    net = mlp([256] * 17 + [10], activation="selu", init="kaiming")
+    init_weights(net, "kaiming", 0.0, "relu")  # variance 2 / fan_in
+    h = torch.randn(512, 256)
+    with torch.no_grad():
+        for layer in net[:-1]:
+            h = layer(h)
+    assert h.var().item() > 10  # measured 27-45 over seeds 0-19; the LeCun net stays within 0.07 of 1
