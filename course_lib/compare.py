@@ -34,9 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib import diagnostics
 from course_lib.cnn import cnn1d, n_params
 from course_lib.data import Split
-from course_lib.diagnostics import DeadUnitMonitor
 from course_lib.nn import mlp
 from course_lib.train import OPTIMIZERS, evaluate, fit, one_thread
 
@@ -126,15 +126,6 @@ def gradient_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float 
     return norms[0] / norms[-1] if len(norms) > 1 else None
 
 
-def dead_fraction(model: nn.Module, x: torch.Tensor) -> float | None:
-    """Fraction of units (maxout pieces) never active on x: (N, D); None without ReLU-family or maxout units."""
-    try:
-        monitor = DeadUnitMonitor(model)
-    except ValueError:  # smooth activations (ELU, GELU, SiLU, sigmoid, tanh) or no hidden layer
-        return None
-    return monitor.observe(x).dead_fraction()
-
-
 
 def _train(model: nn.Module, d: Split, b: Budget, seed: int):
     """fit() on d's training part, recording test accuracy after every epoch: (History, training CPU seconds)."""
@@ -161,7 +152,7 @@ def run_job(job: Job, data: Split) -> dict:
     return {"data": job.data, "arch": b.arch, "activation": job.activation, "seed": job.seed,
             "epochs": b.epochs, "n_params": n_params(model), "test_acc": history.extra["test_acc"][-1],
             "train_acc": evaluate(model, d.x_train, d.y_train)[1], "train_cpu_s": cpu_s,
-            "train_time_s": sum(history.epoch_time_s), "dead_fraction": dead_fraction(model, d.x_train),
+            "train_time_s": sum(history.epoch_time_s), "dead_fraction": diagnostics.dead_fraction(model, d.x_train),
             "grad_ratio": ratio, "test_curve": list(history.extra["test_acc"]), "train_loss": list(history.train_loss)}
 
 

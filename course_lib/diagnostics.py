@@ -28,7 +28,7 @@ from course_lib.nn import GroupMax
 
 RELU_FAMILY = (nn.ReLU, nn.LeakyReLU, nn.PReLU)
 MONITORED = (*RELU_FAMILY, GroupMax)
-ACTIVATION_MODULES = (*MONITORED, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh)
+ACTIVATION_MODULES = (*MONITORED, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh)
 
 
 def _count_per_example(mask_units_last: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ unit j's pieces, the grouping `course_lib.activations.maxout(z, k)` uses in nump
 gradient goes to one of them (the one `torch.max` returns), never split.
 """
 
-__all__ = ["ACTIVATIONS", "GroupMax", "Maxout", "make_activation", "mlp"]
+__all__ = ["ACTIVATIONS", "GroupMax", "Maxout", "make_activation", "default_init", "mlp"]
 
 import torch
 from torch import nn
@@ -101,6 +101,8 @@ def default_init(activation: str) -> str:
     1/fan_in (LeCun normal) and no normalisation layer, the mean and variance of every layer's activations are
     pulled towards 0 and 1: a fixed point of the layer map. With Kaiming's variance 2/fan_in, or after a
     BatchNorm, it is no longer the activation its authors analysed. `mlp` adds no normalisation layers.
+
+    Taught in notebook 06 (capstone comparison).
     """
     return _DESIGNED_INIT.get(activation, "kaiming")
 

@@ -12,7 +12,6 @@ from course_lib.compare import (
     Budget,
     Job,
     build_model,
-    dead_fraction,
     difference,
     gradient_ratio,
     grid,
@@ -24,7 +23,7 @@ from course_lib.compare import (
     versus,
 )
 from course_lib.data import Split
-from course_lib.diagnostics import gradient_stats
+from course_lib.diagnostics import dead_fraction, gradient_stats
 from course_lib.nn import mlp
 
 torch.set_num_threads(1)
