@@ -241,3 +241,157 @@ def test_ex03_firing_rates_accepts_float32_and_batch_weighted_means(rates):
 @pytest.mark.parametrize("fraction", DEAD_FRACTIONS)
 def test_ex03_dead_fraction_accepts_float32_and_reordered_answers(fraction):
     _passes(ex03.check_dead_fraction, DEAD_FRACTIONS[fraction], seed=2, hidden_seed=7502)
+
+
+def _hand_built(batchnorm: bool) -> Callable[[], nn.Module]:
+    """2 -> 64 -> 64 -> 2 written out layer by layer (BatchNorm before each ReLU if asked), not by mlp()."""
+    def hidden(n_in):
+        return [nn.Linear(n_in, 64), *([nn.BatchNorm1d(64)] if batchnorm else []), nn.ReLU()]
+    return lambda: nn.Sequential(*hidden(2), *hidden(64), nn.Linear(64, 2))
+
+
+def test_ex03_settings_accept_numpy_float64_learning_rates_and_hand_built_models():
+    _passes(ex03.check_provoke, lambda: (_hand_built(False), np.float64(0.3)), seed=6, hidden_seed=7407,
+            threshold=0.30)
+    _passes(ex03.check_prevent, lambda: (_hand_built(True), np.float64(1e-2)), seed=6, hidden_seed=7407,
+            max_dead=0.01, threshold=0.92)
+
+
+@pytest.mark.xfail(strict=True, reason="exercises/ex03.py unpack_setting takes int | float only: np.float32(0.3) "
+                                       "is refused as 'not a positive number' (kernel side, reported for a fix)")
+def test_ex03_settings_accept_a_float32_learning_rate():
+    assert fx.message_of(ex03.check_provoke, lambda: (_hand_built(False), np.float32(0.3)), seed=6,
+                         threshold=0.30) is None
+
+
+# ---- ex04: PReLU ----------------------------------------------------------------------------------------------
+
+class PReLUWhere(nn.Module):
+    """PReLU by torch.where with the slopes moved onto the last axis (movedim) instead of a view."""
+
+    def __init__(self, num_channels, init=0.25, dim=1):
+        super().__init__()
+        self.dim = dim
+        self.weight = nn.Parameter(init * torch.ones(num_channels))
+
+    def forward(self, x):
+        moved = x.movedim(self.dim, -1)
+        return torch.where(moved > 0, moved, moved * self.weight).movedim(-1, self.dim)
+
+
+class PReLUIn64(nn.Module):
+    """PReLU computed in float64 and cast back to the input's dtype; slopes made by torch.tensor from a list."""
+
+    def __init__(self, num_channels, init=0.25, dim=1):
+        super().__init__()
+        self.dim = dim
+        self.weight = nn.Parameter(torch.tensor([float(init)] * num_channels))
+
+    def forward(self, x):
+        shape = [1] * x.dim()
+        shape[self.dim] = -1
+        x64, w64 = x.double(), self.weight.double().reshape(shape)
+        return torch.where(x64 > 0, x64, x64 * w64).to(x.dtype)
+
+
+@pytest.mark.parametrize("prelu", [PReLUWhere, PReLUIn64])
+def test_ex04_prelu_accepts_another_formula_and_float64_inside(prelu):
+    _passes(ex04.check_prelu_init, prelu, seed=1)
+    _passes(ex04.check_prelu, prelu, seed=2, hidden_seed=7402)
+
+
+def build_mlp_by_list(activation):
+    """40 -> 100 -> 100 -> 10, the layers appended to a list one by one."""
+    layers = []
+    for n_in, n_out in ((40, 100), (100, 100)):
+        layers += [nn.Linear(n_in, n_out), activation(n_out)]
+    return nn.Sequential(*layers, nn.Linear(100, 10))
+
+
+def test_ex04_prelu_mlp_accepts_another_prelu_and_build():
+    _passes(ex04.check_prelu_mlp, build_mlp_by_list, PReLUWhere, seed=1, hidden_seed=7412)
+
+
+# ---- ex05: Maxout ---------------------------------------------------------------------------------------------
+
+def _split(z, k):
+    if z.shape[-1] % k:
+        raise ValueError(f"width {z.shape[-1]} not divisible by {k}")
+    return z.reshape(*z.shape[:-1], z.shape[-1] // k, k)
+
+
+def maxout_forward_torch(z, k):
+    """The maximum by torch.amax in the input's dtype."""
+    return torch.amax(_t(_split(z, k)), dim=-1).numpy(), (z, k)
+
+
+def maxout_forward_reduce(z, k):
+    """The maximum as np.maximum over the k pieces in turn."""
+    pieces = _split(z, k)
+    return np.maximum.reduce([pieces[..., i] for i in range(k)]), (z, k)
+
+
+def maxout_backward_mask(dout, cache):
+    """dout to the first winning piece through a mask (first True of pieces == max), computed in float64."""
+    z, k = cache
+    pieces = _split(np.asarray(z, dtype=np.float64), k)
+    won = pieces == pieces.max(axis=-1, keepdims=True)
+    first = won & (np.cumsum(won, axis=-1) == 1)
+    return (first * np.asarray(dout, dtype=np.float64)[..., None]).reshape(np.shape(z)).astype(dout.dtype)
+
+
+def maxout_grad_error_by_hand(forward, backward, z, k, dout, h=1e-6, number=float):
+    """Central differences of sum(forward(z) * dout) element by element, then the worst relative error."""
+    _, cache = forward(z, k)
+    analytic = np.asarray(backward(dout, cache), dtype=np.float64)
+    z = np.asarray(z, dtype=np.float64)
+    numerical = np.zeros_like(z)
+    for i in np.ndindex(z.shape):
+        plus, minus = z.copy(), z.copy()
+        plus[i] += h
+        minus[i] -= h
+        numerical[i] = np.sum((forward(plus, k)[0] - forward(minus, k)[0]) * dout) / (2 * h)
+    return number(np.max(np.abs(analytic - numerical) / np.maximum(np.abs(analytic) + np.abs(numerical), 1e-12)))
+
+
+class MaxoutPool(nn.Module):
+    """Maxout as max-pooling over windows of k along the features."""
+
+    def __init__(self, in_features, out_features, k=2):
+        super().__init__()
+        self.in_features, self.out_features, self.k = in_features, out_features, k
+        self.linear = nn.Linear(in_features, out_features * k)
+
+    def forward(self, x):
+        return F.max_pool1d(self.linear(x).unsqueeze(-2), self.k).squeeze(-2)
+
+
+class MaxoutIn64(MaxoutPool):
+    """Maxout computed in float64 (weights cast too) and cast back to the input's dtype."""
+
+    def forward(self, x):
+        z = x.double() @ self.linear.weight.double().T + self.linear.bias.double()
+        return z.reshape(*z.shape[:-1], self.out_features, self.k).max(dim=-1).values.to(x.dtype)
+
+
+EX05_FAST = {
+    "forward_torch": (ex05.check_maxout_forward, (maxout_forward_torch,), 1, 7501),
+    "forward_reduce": (ex05.check_maxout_forward, (maxout_forward_reduce,), 1, 7501),
+    "backward_mask": (ex05.check_maxout_backward, (maxout_forward_reduce, maxout_backward_mask), 2, 7502),
+    "grad_error_float": (ex05.check_gradient_check, (maxout_grad_error_by_hand,), 3, 7503),
+    "grad_error_float32": (ex05.check_gradient_check,
+                           (lambda *a: maxout_grad_error_by_hand(*a, number=np.float32),), 3, 7503),
+    "layer_pool": (ex05.check_maxout_layer, (MaxoutPool,), 4, 7504),
+    "layer_in64": (ex05.check_maxout_layer, (MaxoutIn64,), 4, 7504),
+}
+
+
+@pytest.mark.parametrize("case", EX05_FAST)
+def test_ex05_accepts_other_formulas_float64_inside_and_float32_numbers(case):
+    check, answers, seed, hidden_seed = EX05_FAST[case]
+    _passes(check, *answers, seed=seed, hidden_seed=hidden_seed)
+
+
+def test_ex05_maxout_mlp_accepts_another_maxout():
+    build = lambda: nn.Sequential(MaxoutPool(40, 64, k=2), MaxoutPool(64, 64, k=2), nn.Linear(64, 10))  # noqa: E731
+    _passes(ex05.check_maxout_mlp, build, MaxoutPool, seed=5, hidden_seed=7505)
