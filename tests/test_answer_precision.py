@@ -395,3 +395,57 @@ def test_ex05_accepts_other_formulas_float64_inside_and_float32_numbers(case):
 def test_ex05_maxout_mlp_accepts_another_maxout():
     build = lambda: nn.Sequential(MaxoutPool(40, 64, k=2), MaxoutPool(64, 64, k=2), nn.Linear(64, 10))  # noqa: E731
     _passes(ex05.check_maxout_mlp, build, MaxoutPool, seed=5, hidden_seed=7505)
+
+
+# ---- ex06: the capstone ---------------------------------------------------------------------------------------
+
+def build_cnn():
+    """The solution's CNN written out layer by layer, with a view for the channel axis instead of Unflatten."""
+    class Channel(nn.Module):
+        def forward(self, x):
+            return x.view(len(x), 1, -1)
+
+    return nn.Sequential(Channel(), nn.Conv1d(1, 25, 5, 2, 1), nn.ReLU(), nn.Conv1d(25, 25, 3, 2, 1), nn.ReLU(),
+                         nn.Conv1d(25, 25, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(125, 10))
+
+
+def numpy_config():
+    """The solution's configuration with numpy numbers: int64 epochs and batch size, a float32 learning rate."""
+    return {"batch_size": np.int64(32), "optimizer": "adam", "lr": np.float32(1e-2), "epochs": np.int64(15)}
+
+
+@pytest.mark.slow  # four trainings of the CNN, twice: 30 CPU s, over a minute on a shared machine
+def test_ex06_training_checks_accept_numpy_numbers_and_a_hand_built_model():
+    assert fx.message_of(ex06.check_design, build_cnn, numpy_config) is None
+    for check in (ex06.check_accuracy, ex06.check_budget, ex06.check_bonus):
+        _passes(check, build_cnn, numpy_config, seed=1)
+
+
+def _fired(model, x) -> list[torch.Tensor]:
+    """Per ReLU-family module, (units,) booleans: positive at some position of some example of x."""
+    layers = [m for m in model.modules() if isinstance(m, nn.ReLU | nn.LeakyReLU | nn.PReLU)]
+    fired = {m: [] for m in layers}
+    hooks = [m.register_forward_hook(lambda m, args, out: fired[m].append(
+        (args[0].reshape(len(args[0]), args[0].shape[1], -1) > 0).any(2).any(0))) for m in layers]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return [torch.stack(f).any(0) for f in fired.values()]
+
+
+EX06_FRACTIONS = {
+    "float32_tensor": lambda model, x: (~torch.cat(_fired(model, x))).float().mean(),
+    "reversed_numpy_float32": lambda model, x: np.float32(
+        sum(int((~f).sum()) for f in reversed(_fired(model, x))) / np.float32(sum(len(f) for f in _fired(model, x)))),
+}
+
+
+@pytest.mark.parametrize("fraction", EX06_FRACTIONS)
+def test_ex06_dead_fraction_accepts_float32_and_reordered_answers(fraction):
+    answer = EX06_FRACTIONS[fraction]
+    answer.__module__ = "__main__"  # defined in the notebook, as the check requires (an import would be borrowed)
+    _passes(ex06.check_dead_fraction, answer, seed=1, hidden_seed=7306)
+    _passes(ex06.check_dead_fraction_cnn, answer, seed=1, hidden_seed=7308)
