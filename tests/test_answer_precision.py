@@ -17,7 +17,6 @@ from torch import nn
 
 from course_lib.grading.exercises import ex01, ex02, ex03, ex04, ex05, ex06
 from tests import grading_fixtures as fx
-from tests.conftest import ROOT
 
 torch.set_num_threads(1)
 
@@ -449,3 +448,103 @@ def test_ex06_dead_fraction_accepts_float32_and_reordered_answers(fraction):
     answer.__module__ = "__main__"  # defined in the notebook, as the check requires (an import would be borrowed)
     _passes(ex06.check_dead_fraction, answer, seed=1, hidden_seed=7306)
     _passes(ex06.check_dead_fraction_cnn, answer, seed=1, hidden_seed=7308)
+
+
+# ---- near misses: just inside a tolerance passes, just outside fails -----------------------------------------
+# Each pair goes through a real check with a correct answer moved by k times what the comparison allows (k = 0.5
+# passes, k = 3 fails), so loosening any of these tolerances (even 10x) fails a fast test. The allowances are
+# written here, not read from judges/tolerance.py: a test that read them would move with them.
+
+NEAR = [(0.5, True), (3.0, False)]
+DTYPES = ["float64", "float32"]
+ALLOWED = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-5)}  # dtype -> (rtol, atol), as tolerance.py documents
+FRACTION_ALLOWED = 1e-6  # a dead fraction's absolute error
+
+
+def _moved(value: np.ndarray, k: float, dtype: str = "float32") -> np.ndarray:
+    """value + k (rtol |value| + atol) with its dtype's allowances, in its dtype, if it is of `dtype` (else
+    value unchanged: each dtype's tolerance is pinned on its own)."""
+    if str(value.dtype) != dtype:
+        return value
+    rtol, atol = ALLOWED[dtype]
+    return (value + k * (rtol * np.abs(value.astype(np.float64)) + atol)).astype(value.dtype)
+
+
+def _moved_tensor(value: torch.Tensor, k: float, dtype: str = "float32") -> torch.Tensor:
+    """The same in torch; the gradients are the value's (the shift is a constant)."""
+    shift = _moved(value.detach().numpy(), k, dtype).astype(np.float64) - value.detach().double().numpy()
+    return value + torch.from_numpy(shift).to(value.dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("k", "passes"), NEAR)
+def test_ex02_affine_output_near_miss(k, passes, dtype):
+    forward, backward = affine_by_einsum()
+    moved = lambda x, w, b: (_moved(forward(x, w, b)[0], k, dtype), (x, w, b))  # noqa: E731
+    assert (fx.message_of(ex02.check_affine, moved, backward, seed=1) is None) is passes
+
+
+@pytest.mark.parametrize(("k", "passes"), NEAR)
+def test_ex03_firing_rates_near_miss(k, passes):
+    """Rates are compared with rtol 1e-6, atol 1e-9 (judges/ex03.py RATE_TOLERANCE)."""
+    moved = lambda model, batches: [r.double() * (1 + k * 1e-6) + k * 1e-9 for r in rates_float32(model, batches)]  # noqa: E731
+    assert (fx.message_of(ex03.check_firing_rates, moved, seed=1) is None) is passes
+
+
+@pytest.mark.parametrize(("k", "passes"), NEAR)
+def test_ex03_and_ex06_dead_fraction_near_miss(k, passes):
+    exact = DEAD_FRACTIONS["reversed_sum"]
+    moved = lambda rates: exact(rates) + k * FRACTION_ALLOWED  # noqa: E731
+    assert (fx.message_of(ex03.check_dead_fraction, moved, seed=2) is None) is passes
+    answer = lambda model, x: float(EX06_FRACTIONS["reversed_numpy_float32"](model, x)) + k * FRACTION_ALLOWED  # noqa: E731
+    answer.__module__ = "__main__"
+    assert (fx.message_of(ex06.check_dead_fraction, answer, seed=1) is None) is passes
+
+
+class PReLUMoved(PReLUWhere):
+    k, dtype = 0.0, "float32"
+
+    def forward(self, x):
+        return _moved_tensor(super().forward(x), self.k, self.dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("k", "passes"), NEAR)
+def test_ex04_prelu_output_near_miss(k, passes, dtype):
+    """Graded on hidden inputs: they hold float64 cases as well as float32 ones."""
+    prelu = type("PReLU", (PReLUMoved,), {"k": k, "dtype": dtype})
+    assert (fx.graded(ex04.check_prelu, prelu, seed=7402, hidden=True) is None) is passes
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("k", "passes"), NEAR)
+def test_ex05_maxout_forward_near_miss(k, passes, dtype):
+    forward = lambda z, k_: (_moved(np.asarray(maxout_forward_reduce(z, k_)[0]), k, dtype), (z, k_))  # noqa: E731
+    assert (fx.message_of(ex05.check_maxout_forward, forward, seed=1) is None) is passes
+
+
+@pytest.mark.parametrize(("k", "passes"), NEAR)
+def test_ex05_maxout_layer_near_miss(k, passes):
+    layer = type("Maxout", (MaxoutPool,), {"forward": lambda self, x: _moved_tensor(MaxoutPool.forward(self, x), k)})
+    assert (fx.message_of(ex05.check_maxout_layer, layer, seed=4) is None) is passes
+
+
+@pytest.mark.parametrize(("check", "answer", "seed", "right_below", "wrong_above"), [
+    (ex02.check_gradient_check, gradient_check_by_hand, 4, 1e-5, 1e-3),
+    (ex05.check_gradient_check, maxout_grad_error_by_hand, 3, 1e-6, 1e-2)], ids=["ex02", "ex05"])
+@pytest.mark.parametrize(("k", "passes"), NEAR)
+def test_gradient_check_thresholds_near_miss(check, answer, seed, right_below, wrong_above, k, passes):
+    """A gradient check must report right gradients below `right_below` and wrong ones above `wrong_above`:
+    reporting k times the bound (instead of the true, far smaller or larger, error) passes only inside it."""
+    def low(*args):  # right gradients reported as k * right_below
+        errors = answer(*args)
+        return ({n: e if e > wrong_above else k * right_below for n, e in errors.items()} if isinstance(errors, dict)
+                else (errors if errors > wrong_above else k * right_below))
+
+    def high(*args):  # wrong gradients reported as wrong_above / k
+        errors = answer(*args)
+        return ({n: e if e < right_below else wrong_above / k for n, e in errors.items()} if isinstance(errors, dict)
+                else (errors if errors < right_below else wrong_above / k))
+
+    assert (fx.message_of(check, low, seed=seed) is None) is passes
+    assert (fx.message_of(check, high, seed=seed) is None) is passes
