@@ -493,12 +493,19 @@ def test_ex03_firing_rates_near_miss(k, passes):
 
 @pytest.mark.parametrize(("k", "passes"), NEAR)
 def test_ex03_and_ex06_dead_fraction_near_miss(k, passes):
+    """A rejected fraction is shown in full precision (repr), not rounded to look like the expected one."""
     exact = DEAD_FRACTIONS["reversed_sum"]
     moved = lambda rates: exact(rates) + k * FRACTION_ALLOWED  # noqa: E731
-    assert (fx.message_of(ex03.check_dead_fraction, moved, seed=2) is None) is passes
+    message = fx.message_of(ex03.check_dead_fraction, moved, seed=2)
+    assert (message is None) is passes
+    if not passes:
+        assert f"returned {moved(ex03.rate_lists(2)[0])!r} on layers of widths" in message, message
     answer = lambda model, x: float(EX06_FRACTIONS["reversed_numpy_float32"](model, x)) + k * FRACTION_ALLOWED  # noqa: E731
     answer.__module__ = "__main__"
-    assert (fx.message_of(ex06.check_dead_fraction, answer, seed=1) is None) is passes
+    message = fx.message_of(ex06.check_dead_fraction, answer, seed=1)
+    assert (message is None) is passes
+    if not passes:
+        assert f"dead fraction {answer(*ex06.probe_mlp(seed=1))!r} on " in message, message
 
 
 class PReLUMoved(PReLUWhere):
