@@ -17,6 +17,7 @@ rates and fractions are computed there only.
 """
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -226,7 +227,7 @@ def unpack_setting(setting) -> tuple[Callable, float]:
     if not (isinstance(setting, tuple | list) and len(setting) == 2 and callable(setting[0])):
         raise ValueError("must return a pair (build_model, lr): a function that builds a model, and a number")
     build_model, lr = setting
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0:
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"the learning rate must be a positive number, got {lr!r}")
     return build_model, float(lr)
 

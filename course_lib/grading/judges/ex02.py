@@ -350,7 +350,7 @@ def _right_problem(errors: dict) -> str | None:
     bad = {k: v for k, v in errors.items() if v > RIGHT_BELOW}
     if bad:
         return (f"gradient_check reported relative errors {bad} for a loss whose gradients are right (expected "
-                "below 1e-7): does f(p) evaluate the loss at the perturbed parameter p, and is the analytic "
+                f"below {RIGHT_BELOW:g}, the grader's bar): does f(p) evaluate the loss at the perturbed parameter p, and is the analytic "
                 "gradient the one for that same parameter?")
     return None
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.grading.exercises import ex01, ex02, ex03, ex04, ex05, ex06
+from course_lib.grading.checks import ex01, ex02, ex03, ex04, ex05, ex06
 from tests import grading_fixtures as fx
 
 torch.set_num_threads(1)
@@ -271,9 +271,8 @@ def test_ex03_settings_accept_numpy_float64_learning_rates_and_hand_built_models
             max_dead=0.01, threshold=0.92)
 
 
-@pytest.mark.xfail(strict=True, reason="exercises/ex03.py unpack_setting takes int | float only: np.float32(0.3) "
-                                       "is refused as 'not a positive number' (kernel side, reported for a fix)")
 def test_ex03_settings_accept_a_float32_learning_rate():
+    """np.float32(0.3) was refused as 'not a positive number' (int | float only): any real number is a rate."""
     assert fx.message_of(ex03.check_provoke, lambda: (_hand_built(False), np.float32(0.3)), seed=6,
                          threshold=0.30) is None
 
