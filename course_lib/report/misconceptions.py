@@ -18,10 +18,12 @@ from course_lib.grading.judges import dead_units, ex01, ex02, ex03, ex04, ex05, 
 from course_lib.report.results import ClassResults
 
 # Texts the shared judges write into any failure, inside longer sentences: verdict.py's for element-wise
-# functions (ex01, ex05) and layers.py's for layers (ex02).
+# functions (ex01, ex05), layers.py's for numpy layers (ex02) and modules.py's for torch modules (ex04, ex05).
 OVERFLOW = "use a form that cannot overflow for large |x|"
 DTYPE, LAYER_DTYPE = "keep the input's dtype", "keep the inputs' dtype"
 OVERFLOWS, UPCASTS = "a formula that overflows for large |x| (numpy warned)", "returned another dtype than the input's"
+DETACHED = "compute the output from x with torch operations (no numpy, no .detach(), no .data)"
+DETACHES = "the output was cut from the graph (numpy, .detach() or .data)"
 
 @dataclass(frozen=True)
 class Section:
@@ -103,6 +105,8 @@ EXPERIMENT = Section("03_dead_neurons.ipynb", "The experiment used throughout no
                      "03, slide 'the shared experiment'")
 SLOPES = Section("04_leaky_relu_and_prelu.ipynb", "PReLU: what do the learned slopes do?",
                  "04, pause 2: 'do the slopes stay between 0 and 1?'")
+MAXOUT_MLP = Section("05_maxout.ipynb", "What maxout buys: MNIST-1D, 5 seeds",
+                     "05, slide 'what maxout buys (MNIST-1D, 5 seeds)'")
 REFERENCE_POINTS = Section("06_capstone_comparison.ipynb", "Reference points from the paper",
                            "06, pause 1: 'logistic regression, MLP, CNN: in which order, and how far apart?'")
 
@@ -120,7 +124,7 @@ def messages(items: Iterable) -> list[str]:
 
 def _named(section: Section, *groups: Iterable) -> list[Named]:
     """Misconceptions whose text names itself (judges write "what you did: why")."""
-    return [Named(text, section) for group in groups for text in messages(group)]
+    return [Named(text, section) for text in messages(item for group in groups for item in group)]
 
 
 def _labelled(section: Section, items: dict[str, object]) -> list[Named]:
@@ -161,7 +165,7 @@ REGISTRY: dict[str, list[Named]] = {
         *_labelled(PREVENT, {NEAR_CHANCE: ex03.PREVENT_HINTS[0]})],
     "ex04_leaky_prelu": [
         *_named(PRELU, ex04.MISCONCEPTIONS),
-        *_named(SLOPES, [ex04.SLOPES_NEVER_MOVED, ex04.SHARED_INSTANCE]),
+        *_labelled(PRELU, {DETACHES: DETACHED}), *_named(SLOPES, [ex04.SLOPES_NEVER_MOVED, ex04.SHARED_INSTANCE]),
         *_labelled(SLOPES, {"one slope shared across channels": ex04.SHARED_SLOPE,
                             "the slopes are not an nn.Parameter": ex04.NOT_A_PARAMETER,
                             "the slopes ignored init": ex04.INIT_IGNORED,
@@ -170,9 +174,11 @@ REGISTRY: dict[str, list[Named]] = {
         *_labelled(LINEAR, {NO_NONLINEARITY: ex04.HINTS[0]})],
     "ex05_maxout": [
         *_named(MAXOUT, ex05._forward_misconceptions(2), ex05._backward_wrongs(), ex05.LAYER_MISCONCEPTIONS),
-        *_labelled(MAXOUT, {"a width not divisible by k was not refused (ValueError)": ex05.INDIVISIBLE,
-                            "Maxout's Linear has one output per unit, not k pieces each": ex05.LINEAR_TOO_NARROW,
-                            "another nonlinearity than Maxout in the MLP": ex05.OTHER_NONLINEARITY}),
+        *_labelled(MAXOUT, {DETACHES: DETACHED,
+                            "a width not divisible by k was not refused (ValueError)": ex05.INDIVISIBLE,
+                            "Maxout's Linear has one output per unit, not k pieces each": ex05.LINEAR_TOO_NARROW}),
+        *_labelled(MAXOUT_MLP, {"the MLP holds no Maxout layer": ex05.NO_MAXOUT,
+                                "another nonlinearity than Maxout in the MLP": ex05.OTHER_NONLINEARITY}),
         *_labelled(GRADCHECK, {f"the gradient check passed a wrong backward that {text}": text
                                for text in ex05.WRONG_BACKWARDS.values()}),
         *_labelled(GRADCHECK, {"the gradient check failed the correct backward": ex05.CHECK_FAILS_CORRECT}),

@@ -422,6 +422,8 @@ N_HELDOUT = 1000
 # public 4000-sample draw, reaches 0.555-0.630 (mean 0.596) on 1000 held-out examples in the visible cell and
 # 0.557-0.627 in the hidden one: 60/60 each. A linear model reaches about 0.3.
 THRESHOLD = 0.48
+# The MLP's misconceptions about its layers: the end of a message that names the layers found.
+NO_MAXOUT = "use Maxout(in, out, k) for the hidden layers"
 OTHER_NONLINEARITY = "the only nonlinearity should be your Maxout"
 HINTS = [
     Hint(lambda o: o.test_accuracy < 0.36,
@@ -457,7 +459,7 @@ def _readable_layers(layers) -> bool:
 def _layers_problem(layers: list[LayerSpec]) -> str | None:
     """What the description of the model's layers says is wrong with it."""
     if not any(s.kind == "Maxout" for s in layers):
-        return "build_maxout_mlp() holds none of your Maxout layers: use Maxout(in, out, k) for the hidden layers"
+        return f"build_maxout_mlp() holds none of your Maxout layers: {NO_MAXOUT}"
     others = [s.name for s in layers if s.kind == "Other"]
     if others:
         return f"build_maxout_mlp() also holds {', '.join(others)}: {OTHER_NONLINEARITY}"
