@@ -74,6 +74,27 @@ NAMED_MUTANTS = {
         "gradient check whose f ignores the perturbed parameter":
             "the gradient check failed right gradients (f ignores the perturbed parameter?)",
         "gradient check of the weights only": "the gradient check skipped parameters"},
+    "ex03_dead_neurons": {
+        "pre-activation >= 0 counted as active": "a pre-activation >= 0 was counted as active",
+        "rates counted over the first batch only": "rates counted over one batch, not the whole data set",
+        "hooks left attached": "hooks left attached after measuring",
+        "monitor watches the Linear layers instead of the ReLUs":
+            "the monitor watched the Linear layers, not the ReLUs",
+        "monitor looks only at the model's direct children":
+            "ReLUs inside nested blocks were missed (direct children only?)",
+        "counts returned instead of fractions": "returned counts of active examples, not fractions",
+        "a unit active on a few examples counted as dead (rate < 0.01)":
+            "a unit that is active on some examples was counted as dead",
+        "per-layer dead fractions averaged": "the per-layer dead fractions were averaged",
+        "provoke with a good learning rate (nothing dies)": "too few units died (the learning rate not large enough?)",
+        "provoke by a bias that kills units at birth": "units killed at initialisation, not by training",
+        "provoke with a tiny network": "too few units for a dead fraction to mean something",
+        "prevent by a lower learning rate only (no BatchNorm)":
+            "units dead at initialisation were still dead after training",
+        "prevent with Leaky ReLU instead of BatchNorm": "units dead at initialisation were still dead after training",
+        "prevent with BatchNorm at the dying learning rate": Unnamed(
+            "the judge reports how many units died, not why: BatchNorm alone at that learning rate is no named "
+            "mistake")},
     "ex04_leaky_prelu": {
         "slopes shared across channels (shape (1,) instead of (C,))": "one slope shared across channels",
         "slopes not registered as nn.Parameter (they do not learn)": "the slopes are not an nn.Parameter",

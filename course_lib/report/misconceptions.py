@@ -162,7 +162,8 @@ REGISTRY: dict[str, list[Named]] = {
         *_labelled(EXPERIMENT, {"too few units for a dead fraction to mean something": ex03.TOO_FEW_UNITS}),
         *_labelled(BORN_DEAD, {"units killed at initialisation, not by training": ex03.BORN_DEAD}),
         *_labelled(LEARNING_RATE, {"too few units died (the learning rate not large enough?)": ex03.TOO_FEW_DIED}),
-        *_labelled(PREVENT, {NEAR_CHANCE: ex03.PREVENT_HINTS[0]})],
+        *_labelled(PREVENT, {NEAR_CHANCE: ex03.PREVENT_HINTS[0],
+                             "units dead at initialisation were still dead after training": ex03.STILL_BORN_DEAD})],
     "ex04_leaky_prelu": [
         *_named(PRELU, ex04.MISCONCEPTIONS),
         *_labelled(PRELU, {DETACHES: DETACHED}), *_named(SLOPES, [ex04.SLOPES_NEVER_MOVED, ex04.SHARED_INSTANCE]),

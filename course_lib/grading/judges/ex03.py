@@ -266,6 +266,7 @@ _TRAINING = threading.Lock()  # one training at a time in this process: torch's 
 TOO_FEW_UNITS = "(e.g. two hidden layers of 64) so that the dead fraction means something"
 BORN_DEAD = "make them die during training, not at initialisation"
 TOO_FEW_DIED = "what does one very large update do to a unit's bias?"
+STILL_BORN_DEAD = "born dead, their pre-activation is <= 0 on all of the data, they get no gradient"  # prevent_death
 
 
 @lru_cache(maxsize=16)
@@ -386,8 +387,7 @@ def decide_prevent(data, prepared: Prepared, params: dict) -> str | None:
         return f"prevent_death: {problem}"
     dead, born, max_dead = pooled(m.trained), pooled(m.at_init), params["max_dead"]
     if dead > max_dead:
-        why = (f" ({born:.1%} were dead already at initialisation: born dead, their pre-activation is <= 0 on "
-               "all of the data, they get no gradient)" if born > max_dead else "")
+        why = f" ({born:.1%} were dead already at initialisation: {STILL_BORN_DEAD})" if born > max_dead else ""
         return (f"prevent_death: {dead:.1%} of the units are dead after training, more than the {max_dead:.0%} "
                 f"allowed{why}")
     return accuracy_verdict("prevent_death", m.outcome, moons_data(prepared.private).y_test, params["threshold"],
