@@ -396,6 +396,14 @@ def test_an_unknown_lms_is_refused():
         report(fx.A, ROOT, lms="moodle")
 
 
+def test_a_discrimination_rounding_to_zero_is_written_without_a_minus_sign():
+    from course_lib.report.items import Item
+
+    row = Item("test_x", 2.0, 3, 1, 1.0, -1e-17).row()
+    assert str(row["discrimination"]) == "0.0"
+    assert Item("test_x", 2.0, 3, 1, 1.0, -0.25).row()["discrimination"] == -0.25
+
+
 def test_a_message_holding_nested_texts_counts_only_the_longer():
     from course_lib.report.misconceptions import REGISTRY, reproduced
 
