@@ -3,9 +3,11 @@ reproduced it.
 
 A judge names a misconception by putting its text in the message it returns (judges/verdict.py's
 `Misconception.message`, ex03's RATE_MISCONCEPTIONS, dead_units.MISTAKES, ...). The registry below is built
-from those very constants (imported, never copied), so a judge and the report cannot drift apart: a failed
-test cell reproduced a misconception when the message `course grade` saved for it contains that text. When
-one named text contains another (a longer, more specific one), only the longer counts.
+from those very constants (imported, never copied; only the shared judges' generic texts below are quoted),
+so a judge and the report cannot drift apart: a failed test cell reproduced a misconception when the message
+`course grade` saved for it contains that text. When one named text contains another (a longer, more specific
+one), only the longer counts. A message that starts with numbers (an error, a count, a shape) names its
+misconception by its fixed end, a constant the registry lists under a short label; so does a training hint.
 
 Each entry also names the notebook section that addresses the mistake and the pause or myth of
 docs/lecturers.md to use in the next lecture.
@@ -93,8 +95,6 @@ CAPSTONE = Section("06_capstone_comparison.ipynb", "Run everything once",
                    "no pause addresses it yet: say it when the capstone's models are introduced")
 GRADCHECK = Section("05_maxout.ipynb", "... and by a numerical gradient check",
                     "05, slide 'a maxout layer ... checked by a gradient check'")
-
-
 GRADCHECK_02 = Section("02_relu_and_its_derivative.ipynb", "A gradient check that fails at the kink, and why",
                        "02, slide 'a gradient check that fails at the kink'")
 BORN_DEAD = Section("03_dead_neurons.ipynb", "Dead at birth: when the whole network is constant",
