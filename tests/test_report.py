@@ -456,10 +456,12 @@ def test_every_assignment_has_named_misconceptions_each_with_a_notebook_section(
         assert len({n.text for n in entries}) == len(entries)  # a text twice would count its students twice
 
 
-def test_every_mutant_is_accounted_for_and_named_by_its_assignments_registry():
+def test_every_mutant_is_accounted_for_and_named_by_its_assignments_registry(monkeypatch):
     """Every mutant of every assignment is in NAMED_MUTANTS, each named by an entry of its assignment's
     registry unless listed as Unnamed with the reason a judge cannot name it."""
     from course_lib.report.misconceptions import REGISTRY
+
+    monkeypatch.setenv("RECTIFIED_ROOT", str(ROOT))  # this checkout's mutants, whatever course a fixture set
 
     assert sorted(NAMED_MUTANTS) == sorted(REGISTRY)
     for assignment, expected in NAMED_MUTANTS.items():
@@ -513,6 +515,7 @@ def test_course_report_works_for_every_assignment(assignment, tmp_path, monkeypa
     """Three submissions graded by `course grade` and reported by `course report`: the items are the
     gradebook's cells, the solution scores every autograded point and the blank none, and only the mutant
     reproduces a misconception, the one NAMED_MUTANTS says."""
+    monkeypatch.setenv("RECTIFIED_ROOT", str(ROOT))  # this checkout's mutants, whatever course a fixture set
     mutant = next(m for m in load_mutants(assignment) if m.name == REGRADED[assignment])
     notebooks = {"solution": fx.solved(ROOT, assignment), "blank": fx.released(ROOT, assignment),
                  "mutant": mutate(fx.solved(ROOT, assignment), mutant, assignment)}
