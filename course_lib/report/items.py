@@ -29,7 +29,7 @@ class Item:
     discrimination: float | None
 
     def row(self) -> dict:
-        blank = lambda v: "" if v is None else round(v, 4)  # noqa: E731 - a one-line formatter
+        blank = lambda v: "" if v is None else round(v, 4) + 0.0  # noqa: E731 - a one-line formatter; + 0.0: -0.0 is 0
         return {"cell": self.cell, "points": self.points, "attempted": self.attempted,
                 "full_marks": self.full_marks, "mean_score": blank(self.mean_score),
                 "discrimination": blank(self.discrimination)}

@@ -3,9 +3,11 @@ reproduced it.
 
 A judge names a misconception by putting its text in the message it returns (judges/verdict.py's
 `Misconception.message`, ex03's RATE_MISCONCEPTIONS, dead_units.MISTAKES, ...). The registry below is built
-from those very constants (imported, never copied), so a judge and the report cannot drift apart: a failed
-test cell reproduced a misconception when the message `course grade` saved for it contains that text. When
-one named text contains another (a longer, more specific one), only the longer counts.
+from those very constants (imported, never copied; only the shared judges' generic texts below are quoted),
+so a judge and the report cannot drift apart: a failed test cell reproduced a misconception when the message
+`course grade` saved for it contains that text. When one named text contains another (a longer, more specific
+one), only the longer counts. A message that starts with numbers (an error, a count, a shape) names its
+misconception by its fixed end, a constant the registry lists under a short label; so does a training hint.
 
 Each entry also names the notebook section that addresses the mistake and the pause or myth of
 docs/lecturers.md to use in the next lecture.
@@ -17,11 +19,13 @@ from dataclasses import dataclass
 from course_lib.grading.judges import dead_units, ex01, ex02, ex03, ex04, ex05, ex06
 from course_lib.report.results import ClassResults
 
-# Texts verdict.py writes into any element-wise failure (ex01, ex05), inside longer sentences.
+# Texts the shared judges write into any failure, inside longer sentences: verdict.py's for element-wise
+# functions (ex01, ex05), layers.py's for numpy layers (ex02) and modules.py's for torch modules (ex04, ex05).
 OVERFLOW = "use a form that cannot overflow for large |x|"
-DTYPE = "keep the input's dtype"
+DTYPE, LAYER_DTYPE = "keep the input's dtype", "keep the inputs' dtype"
 OVERFLOWS, UPCASTS = "a formula that overflows for large |x| (numpy warned)", "returned another dtype than the input's"
-
+DETACHED = "compute the output from x with torch operations (no numpy, no .detach(), no .data)"
+DETACHES = "the output was cut from the graph (numpy, .detach() or .data)"
 
 @dataclass(frozen=True)
 class Section:
@@ -91,54 +95,106 @@ CAPSTONE = Section("06_capstone_comparison.ipynb", "Run everything once",
                    "no pause addresses it yet: say it when the capstone's models are introduced")
 GRADCHECK = Section("05_maxout.ipynb", "... and by a numerical gradient check",
                     "05, slide 'a maxout layer ... checked by a gradient check'")
+GRADCHECK_02 = Section("02_relu_and_its_derivative.ipynb", "A gradient check that fails at the kink, and why",
+                       "02, slide 'a gradient check that fails at the kink'")
+BORN_DEAD = Section("03_dead_neurons.ipynb", "Dead at birth: when the whole network is constant",
+                    "03, pause 2: 'which protects more, width or depth?'")
+LEARNING_RATE = Section("03_dead_neurons.ipynb", "Death during training: the learning rate",
+                        "03, pause 3: how far above a good learning rate does '40% dead' happen?")
+EXPERIMENT = Section("03_dead_neurons.ipynb", "The experiment used throughout notebooks 03 and 04",
+                     "03, slide 'the shared experiment'")
+SLOPES = Section("04_leaky_relu_and_prelu.ipynb", "PReLU: what do the learned slopes do?",
+                 "04, pause 2: 'do the slopes stay between 0 and 1?'")
+MAXOUT_MLP = Section("05_maxout.ipynb", "What maxout buys: MNIST-1D, 5 seeds",
+                     "05, slide 'what maxout buys (MNIST-1D, 5 seeds)'")
+BUDGET = Section("06_capstone_comparison.ipynb", "The budget: what every activation gets",
+                 "06, slide 'the budget every activation gets'")
+REFERENCE_POINTS = Section("06_capstone_comparison.ipynb", "Reference points from the paper",
+                           "06, pause 1: 'logistic regression, MLP, CNN: in which order, and how far apart?'")
+
+
+def _text(item) -> str:
+    """The text of a misconception-like item: an object with `.message` (a judge's Misconception or Hint), a
+    (recogniser, text) pair, or a text."""
+    return item if isinstance(item, str) else item[-1] if isinstance(item, tuple) else item.message
 
 
 def messages(items: Iterable) -> list[str]:
-    """The text of each misconception-like item (an object with `.message`, a (recogniser, text) pair, or a
-    text), each once."""
-    texts = (i if isinstance(i, str) else i[-1] if isinstance(i, tuple) else i.message for i in items)
-    return list(dict.fromkeys(texts))
-
-
-def _generic(section: Section, text: str, label: str) -> list[Named]:
-    return [Named(text, section, label)]
-
-
-def _hint(section: Section, hint, label: str) -> list[Named]:
-    """A training judge's hint (judges/training.py) that names a likely mistake behind a low accuracy."""
-    return [Named(hint.message, section, label)]
-
-
-NO_NONLINEARITY = "accuracy no better than a linear model (no nonlinearity between the layers?)"
+    """The text of each misconception-like item, each once."""
+    return list(dict.fromkeys(_text(i) for i in items))
 
 
 def _named(section: Section, *groups: Iterable) -> list[Named]:
-    return [Named(text, section) for group in groups for text in messages(group)]
+    """Misconceptions whose text names itself (judges write "what you did: why")."""
+    return [Named(text, section) for text in messages(item for group in groups for item in group)]
 
+
+def _labelled(section: Section, items: dict[str, object]) -> list[Named]:
+    """Misconceptions {label: item} whose text does not name itself: a training hint (a heuristic behind a low
+    accuracy) or the fixed end of a message whose start holds the numbers."""
+    return [Named(_text(item), section, label) for label, item in items.items()]
+
+
+NO_NONLINEARITY = "accuracy no better than a linear model (no nonlinearity between the layers?)"
+NEAR_CHANCE = "accuracy near chance (did the network train?)"
 
 REGISTRY: dict[str, list[Named]] = {
     "ex01_activations": [
         *_named(KINK, [ex01.KINK_IS_ONE, ex01.KINK_IS_HALF]), *_named(RELU, [ex01.RELU_IS_ABS]),
         *_named(LEAKY, [ex01.LEAKY_DEFAULT_SLOPE, ex01.LEAKY_KINK_IS_ONE]),
         *_named(SATURATION, [ex01.SIGMOID_GRAD_PLUS, ex01.TANH_GRAD_UNSQUARED]),
-        *_generic(STABLE, OVERFLOW, OVERFLOWS), *_generic(DTYPES, DTYPE, UPCASTS)],
+        *_labelled(STABLE, {OVERFLOWS: OVERFLOW}), *_labelled(DTYPES, {UPCASTS: DTYPE})],
     "ex02_backprop": [
         *_named(CHAIN, [ex02.DB_WRONG_AXIS, ex02.DB_SUMMED_ALL, ex02.DX_NOT_RESHAPED, ex02.DW_TRANSPOSED,
                         ex02.RELU_KINK, ex02.RELU_TIMES_OUTPUT, ex02.RELU_PASSES_ALL]),
+        *_labelled(DTYPES, {UPCASTS: LAYER_DTYPE}),
         *_named(NETWORK, [ex02.OVERFLOW], ex02.NET_MISCONCEPTIONS),
-        *_hint(LINEAR, ex02.LINEAR_HINT, NO_NONLINEARITY),
-        *_hint(NETWORK, ex02.CHANCE_HINT, "accuracy near chance (gradients of the wrong sign or scale?)")],
-    "ex03_dead_neurons": [*_named(DEAD, ex03.RATE_MISCONCEPTIONS, ex03.DEAD_MISCONCEPTIONS),
-                          *_hint(PREVENT, ex03.PREVENT_HINTS[0], "accuracy near chance (did the network train?)")],
-    "ex04_leaky_prelu": [*_named(PRELU, ex04.MISCONCEPTIONS), *_hint(LINEAR, ex04.HINTS[0], NO_NONLINEARITY)],
-    "ex05_maxout": [*_named(MAXOUT, ex05._forward_misconceptions(2), ex05._backward_wrongs(),
-                            ex05.LAYER_MISCONCEPTIONS),
-                    *[Named(text, GRADCHECK, f"the gradient check passed a wrong backward that {text}")
-                      for text in ex05.WRONG_BACKWARDS.values()], *_generic(DTYPES, DTYPE, UPCASTS),
-                    *_hint(LINEAR, ex05.HINTS[0], NO_NONLINEARITY)],
-    "ex06_capstone": [*_named(DEAD, dead_units.MISTAKES.values()), *_named(CAPSTONE, [ex06.SOFTMAX_OUTPUT]),
-                      *_hint(LINEAR, ex06.HINTS[0], "accuracy near guessing (no nonlinearity, a softmax output, "
-                             "or too large a learning rate?)"), *_hint(LINEAR, ex06.HINTS[1], NO_NONLINEARITY)],
+        *_labelled(GRADCHECK_02, {
+            "the gradient check passed a wrong gradient (compared it with itself?)": ex02.CHECK_PASSES_WRONG,
+            "the gradient check failed right gradients (f ignores the perturbed parameter?)": ex02.CHECK_FAILS_RIGHT,
+            "the gradient check blamed parameters whose gradients are right": ex02.CHECK_BLAMES_RIGHT,
+            "the gradient check skipped parameters": ex02.CHECK_EVERY}),
+        *_labelled(LINEAR, {NO_NONLINEARITY: ex02.LINEAR_HINT}),
+        *_labelled(NETWORK, {"accuracy near chance (gradients of the wrong sign or scale?)": ex02.CHANCE_HINT})],
+    "ex03_dead_neurons": [
+        *_named(DEAD, ex03.RATE_MISCONCEPTIONS, ex03.DEAD_MISCONCEPTIONS, [ex03.WATCHED_LINEAR_OUTPUTS]),
+        *_labelled(DEAD, {"the monitor watched the Linear layers, not the ReLUs": ex03.WATCHED_LINEAR,
+                          "ReLUs inside nested blocks were missed (direct children only?)": ex03.NESTED_RELUS,
+                          "hooks left attached after measuring": ex03.HOOKS_LEFT}),
+        *_labelled(EXPERIMENT, {"too few units for a dead fraction to mean something": ex03.TOO_FEW_UNITS}),
+        *_labelled(BORN_DEAD, {"units killed at initialisation, not by training": ex03.BORN_DEAD}),
+        *_labelled(LEARNING_RATE, {"too few units died (the learning rate not large enough?)": ex03.TOO_FEW_DIED}),
+        *_labelled(PREVENT, {NEAR_CHANCE: ex03.PREVENT_HINTS[0],
+                             "units dead at initialisation were still dead after training": ex03.STILL_BORN_DEAD})],
+    "ex04_leaky_prelu": [
+        *_named(PRELU, ex04.MISCONCEPTIONS),
+        *_labelled(PRELU, {DETACHES: DETACHED}), *_named(SLOPES, [ex04.SLOPES_NEVER_MOVED, ex04.SHARED_INSTANCE]),
+        *_labelled(SLOPES, {"one slope shared across channels": ex04.SHARED_SLOPE,
+                            "the slopes are not an nn.Parameter": ex04.NOT_A_PARAMETER,
+                            "the slopes ignored init": ex04.INIT_IGNORED,
+                            "build_mlp ignored the activation passed in": ex04.ACTIVATION_IGNORED,
+                            "build_mlp used another activation than the one passed in": ex04.OTHER_ACTIVATION}),
+        *_labelled(LINEAR, {NO_NONLINEARITY: ex04.HINTS[0]})],
+    "ex05_maxout": [
+        *_named(MAXOUT, ex05._forward_misconceptions(2), ex05._backward_wrongs(), ex05.LAYER_MISCONCEPTIONS),
+        *_labelled(MAXOUT, {DETACHES: DETACHED,
+                            "a width not divisible by k was not refused (ValueError)": ex05.INDIVISIBLE,
+                            "Maxout's Linear has one output per unit, not k pieces each": ex05.LINEAR_TOO_NARROW}),
+        *_labelled(MAXOUT_MLP, {"the MLP holds no Maxout layer": ex05.NO_MAXOUT,
+                                "another nonlinearity than Maxout in the MLP": ex05.OTHER_NONLINEARITY}),
+        *_labelled(GRADCHECK, {f"the gradient check passed a wrong backward that {text}": text
+                               for text in ex05.WRONG_BACKWARDS.values()}),
+        *_labelled(GRADCHECK, {"the gradient check failed the correct backward": ex05.CHECK_FAILS_CORRECT}),
+        *_labelled(DTYPES, {UPCASTS: DTYPE}), *_labelled(LINEAR, {NO_NONLINEARITY: ex05.HINTS[0]})],
+    "ex06_capstone": [
+        *_named(DEAD, dead_units.MISTAKES.values()), *_named(CAPSTONE, [ex06.SOFTMAX_OUTPUT]),
+        *_labelled(CAPSTONE, {"the read-out layer's input size does not fit (conv output length?)":
+                              ex06.READOUT_SIZE}),
+        *_labelled(LINEAR, {"accuracy near guessing (no nonlinearity, a softmax output, or too large a learning "
+                            "rate?)": ex06.HINTS[0], NO_NONLINEARITY: ex06.HINTS[1]}),
+        *_labelled(REFERENCE_POINTS, {"an MLP where the bonus tier needs a CNN": ex06.BONUS_HINTS[2]}),
+        *_labelled(BUDGET, {"over the CPU budget (too many epochs, tiny batches or too large a model?)":
+                            ex06.OVER_BUDGET})],
 }
 
 

@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the non-interactive backend
 
 from course_lib.grading import protocol  # noqa: E402
+from course_lib.grading.nbgrader_api import CourseFolders  # noqa: E402
 from course_lib.report.items import Item  # noqa: E402
 from course_lib.report.misconceptions import Found  # noqa: E402
 from course_lib.report.results import ClassResults, Student  # noqa: E402
@@ -143,7 +144,7 @@ def _links(results: ClassResults, s: Student, formgrader: str) -> str:
     a, sid = escape(quote(results.assignment)), escape(quote(s.student_id))
     links = [f'<a href="{escape(formgrader.rstrip("/"))}/formgrader/manage_students/{sid}/{a}">formgrader</a>'
              ] if s.cell_scores else []  # formgrader knows only the submissions in the gradebook
-    if (results.root / "feedback" / s.student_id / results.assignment / f"{results.assignment}.html").exists():
+    if (CourseFolders(results.root).feedback(results.assignment, s.student_id) / f"{results.assignment}.html").exists():
         links.insert(0, f'<a href="../../feedback/{sid}/{a}/{a}.html">feedback</a>')
     return " · ".join(links) or "grades.csv only"
 

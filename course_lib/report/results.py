@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from course_lib.errors import CourseError
 from course_lib.grading.grade.gradebook import gradebook_url, shown
+from course_lib.grading.nbgrader_api import CourseFolders
 
 
 class ReportError(CourseError, RuntimeError):
@@ -81,7 +82,7 @@ def read_rows(root: Path, assignment: str) -> list[dict]:
 def read_messages(root: Path, assignment: str) -> dict[str, dict[str, str]]:
     """student -> {failed test cell: message}, from the state files `course grade` saved."""
     found = {}
-    for path in sorted((root / "grading" / assignment / "state").glob("[!.]*.json")):
+    for path in sorted(CourseFolders(root).state(assignment).glob("[!.]*.json")):
         try:
             found[path.stem] = dict(json.loads(path.read_text()).get("messages", {}))
         except (OSError, ValueError, TypeError, AttributeError):

@@ -8,8 +8,10 @@ import csv
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import pytest
 from click.testing import CliRunner
 from nbgrader.api import Gradebook
@@ -20,7 +22,7 @@ from course_lib.grading.authoring.mutants import load_mutants, mutate
 from course_lib.grading.grade import grade
 from course_lib.grading.sandbox.bubblewrap import Limits
 from course_lib.report import ReportError, report
-from course_lib.report.misconceptions import OVERFLOWS, UPCASTS
+from course_lib.report.misconceptions import DETACHES, NO_NONLINEARITY, OVERFLOWS, UPCASTS
 from tests import grading_fixtures as fx
 from tests.conftest import ROOT
 
@@ -42,6 +44,125 @@ MUTANT_MISCONCEPTIONS = {
     "tanh by the overflowing exp formula": OVERFLOWS,  # nan at |x| = 1000, with numpy's overflow warning
 }
 
+
+
+@dataclass(frozen=True)
+class Unnamed:
+    """A mutant no registry entry names, and why no judge can name it."""
+
+    reason: str
+
+
+WRONG_VALUES = Unnamed("its answers fail with 'wrong values', which fits many mistakes")
+OUTSIDE_LIMITS = Unnamed("a configuration outside the stated limits breaks a rule; the message names the setting")
+# For every mutant of every assignment (solutions/*/mutants.toml), the registry's name for what its graded
+# answers reproduced, as `course report` found it on a class of every mutant; test_course_report_works_for_
+# every_assignment regrades some of them.
+NAMED_MUTANTS = {
+    "ex01_activations": {m: v or WRONG_VALUES for m, v in MUTANT_MISCONCEPTIONS.items()},
+    "ex02_backprop": {
+        "db summed over the wrong axis (axis=1)": "db summed over the wrong axis",
+        "dx not reshaped back to x's shape": "dx not reshaped back to x's shape",
+        "dw transposed (dout.T @ x)": "dw is transposed (dout.T @ x)",
+        "relu_backward passes gradient at x == 0 (>= for >)": "relu_backward passes gradient at x == 0",
+        "relu_backward multiplies by the output relu(x)": "relu_backward multiplied dout by the layer's output relu(x)",
+        "relu_backward upcasts float32 (mask as float64)": UPCASTS,
+        "softmax not stabilised (overflows)": "softmax not stabilised (overflow)",
+        "dscores not divided by N": "the gradients are N times too large",
+        "no ReLU between the layers": "no ReLU between the layers",
+        "loss summed instead of averaged": "the loss is summed over the examples",
+        "gradient check that always passes": "the gradient check passed a wrong gradient (compared it with itself?)",
+        "gradient check whose f ignores the perturbed parameter":
+            "the gradient check failed right gradients (f ignores the perturbed parameter?)",
+        "gradient check of the weights only": "the gradient check skipped parameters"},
+    "ex03_dead_neurons": {
+        "pre-activation >= 0 counted as active": "a pre-activation >= 0 was counted as active",
+        "rates counted over the first batch only": "rates counted over one batch, not the whole data set",
+        "hooks left attached": "hooks left attached after measuring",
+        "monitor watches the Linear layers instead of the ReLUs":
+            "the monitor watched the Linear layers, not the ReLUs",
+        "monitor looks only at the model's direct children":
+            "ReLUs inside nested blocks were missed (direct children only?)",
+        "counts returned instead of fractions": "returned counts of active examples, not fractions",
+        "a unit active on a few examples counted as dead (rate < 0.01)":
+            "a unit that is active on some examples was counted as dead",
+        "per-layer dead fractions averaged": "the per-layer dead fractions were averaged",
+        "provoke with a good learning rate (nothing dies)": "too few units died (the learning rate not large enough?)",
+        "provoke by a bias that kills units at birth": "units killed at initialisation, not by training",
+        "provoke with a tiny network": "too few units for a dead fraction to mean something",
+        "prevent by a lower learning rate only (no BatchNorm)":
+            "units dead at initialisation were still dead after training",
+        "prevent with Leaky ReLU instead of BatchNorm": "units dead at initialisation were still dead after training",
+        "prevent with BatchNorm at the dying learning rate": Unnamed(
+            "the judge reports how many units died, not why: BatchNorm alone at that learning rate is no named "
+            "mistake")},
+    "ex04_leaky_prelu": {
+        "slopes shared across channels (shape (1,) instead of (C,))": "one slope shared across channels",
+        "slopes not registered as nn.Parameter (they do not learn)": "the slopes are not an nn.Parameter",
+        "init ignored: slopes always start at 0.25": "the slopes ignored init",
+        "slope applied to the positive side": "the slope was applied to the positive side",
+        "channel axis taken as the last axis instead of axis dim": "the slopes acted on the last axis",
+        "dim ignored: slopes always on axis 1": "the slopes acted on axis 1 whatever dim was",
+        "gradient at x == 0 is 1 instead of the slope (>= for >)": "the gradient at x == 0 was 1 instead of the slope",
+        "gradient at x == 0 is 1 + slope (two clamps)": "the gradient at x == 0 was 1 + slope",
+        "calls torch's F.prelu as is (slopes on axis 1 whatever dim is)": "the slopes acted on axis 1 whatever dim was",
+        "output detached from the graph (numpy round trip)": DETACHES,
+        "build_mlp trains with nn.ReLU instead of the activation passed in":
+            "build_mlp ignored the activation passed in",
+        "build_mlp shares one activation instance between the layers":
+            "one PReLU instance is used by several layers, which ties their slopes together",
+        "build_mlp applies the activation only to the logits (no nonlinearity between the layers)": Unnamed(
+            "the judge reports the layer shapes that differ from the architecture asked for, whatever the cause")},
+    "ex06_capstone": {
+        "no activation between the layers (a linear model)": NO_NONLINEARITY,
+        "softmax on the output (probabilities fed to cross-entropy)":
+            "the model's outputs are probabilities (every row sums to 1)",
+        "wrong input size of the read-out layer (miscounted conv output length)":
+            "the read-out layer's input size does not fit (conv output length?)",
+        "wrong input size: built for 784-pixel MNIST":
+            "the read-out layer's input size does not fit (conv output length?)",
+        "an MLP: reaches the MLP level, misses the bonus tier": "an MLP where the bonus tier needs a CNN",
+        "too many epochs with tiny batches (over the CPU budget)":
+            "over the CPU budget (too many epochs, tiny batches or too large a model?)",
+        "config outside the limits (100 epochs)": OUTSIDE_LIMITS,
+        "config outside the limits (unknown optimizer name)": OUTSIDE_LIMITS,
+        "learning rate 1.0 (Adam diverges)":
+            "accuracy near guessing (no nonlinearity, a softmax output, or too large a learning rate?)",
+        "dead_fraction counts pre-activation >= 0 as active": "counted units with pre-activation >= 0 as active",
+        "dead_fraction over the first batch only": "counted over one batch instead of the whole data set",
+        "dead_fraction counts each (channel, position) of a conv layer as a unit":
+            "counted every (channel, position) of a conv layer as a unit",
+        "dead_fraction calls a unit dead when it is silent on most examples": WRONG_VALUES,
+        "dead_fraction looks at the outputs (== 0) instead of the pre-activations":
+            "looked at the outputs (!= 0) instead of the pre-activations",
+        "dead_fraction returns the reference DeadUnitMonitor's figure": Unnamed(
+            "using the reference is listed under flags to review, not as a misconception")},
+    "ex05_maxout": {
+        "pieces grouped with stride (z[..., j::units]) instead of contiguous blocks":
+            "the pieces were grouped with stride (z[..., j::units])",
+        "max taken over the wrong axis (the units, not the pieces)":
+            "the max was taken over the wrong axis (over the units, not over each unit's k pieces)",
+        "width not divisible by k: trailing pieces silently dropped instead of ValueError":
+            "a width not divisible by k was not refused (ValueError)",
+        "the gradient reached every maxout piece, not only the winner":
+            "the gradient reached every maxout piece, not only the winner",
+        "ties split the gradient between the tied pieces": "ties split the gradient between the tied pieces",
+        "ties: gradient to every tied piece (a mask of the maximum)": "on ties every tied piece got the whole dout",
+        "backward ignores dout (the winner gets 1)": "the winner got 1 instead of dout",
+        "backward upcasts float32 to float64": UPCASTS,
+        "gradient check that always passes":
+            "the gradient check passed a wrong backward that sends the gradient to every piece",
+        "gradient check compares backward with itself":
+            "the gradient check passed a wrong backward that sends the gradient to every piece",
+        "gradient check forgets dout in the numerical gradient": "the gradient check failed the correct backward",
+        "torch Maxout groups the pieces with stride": "the pieces were grouped with stride (z[..., j::out_features])",
+        "torch Maxout with amax (ties split the gradient)":
+            "ties split the gradient between the tied pieces (torch.amax does that)",
+        "torch Maxout's Linear has out_features outputs, not out_features * k":
+            "Maxout's Linear has one output per unit, not k pieces each",
+        "the MLP uses ReLU instead of Maxout": "the MLP holds no Maxout layer",
+        "the MLP's Maxout layers have k = 1 (a linear network)": NO_NONLINEARITY},
+}
 
 DUE = "2026-01-10 12:00:00 UTC"
 PENALTY_METHOD = "zero"  # nbgrader's LateSubmissionPlugin: a late submission scores 0
@@ -300,6 +421,14 @@ def test_an_unknown_lms_is_refused():
         report(fx.A, ROOT, lms="moodle")
 
 
+def test_a_discrimination_rounding_to_zero_is_written_without_a_minus_sign():
+    from course_lib.report.items import Item
+
+    row = Item("test_x", 2.0, 3, 1, 1.0, -1e-17).row()
+    assert str(row["discrimination"]) == "0.0"
+    assert Item("test_x", 2.0, 3, 1, 1.0, -0.25).row()["discrimination"] == -0.25
+
+
 def test_a_message_holding_nested_texts_counts_only_the_longer():
     from course_lib.report.misconceptions import REGISTRY, reproduced
 
@@ -309,14 +438,39 @@ def test_a_message_holding_nested_texts_counts_only_the_longer():
     assert reproduced(f"maxout: {longer.text}", REGISTRY["ex05_maxout"]) == [longer]
 
 
+def _headings(notebook: Path) -> set[str]:
+    """The markdown headings of a course notebook, without their #s."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    return {line.lstrip("#").strip() for c in cells if c.cell_type == "markdown"
+            for line in c.source.splitlines() if line.startswith("#")}
+
+
 def test_every_assignment_has_named_misconceptions_each_with_a_notebook_section():
     from course_lib.paths import notebooks
     from course_lib.report.misconceptions import REGISTRY
 
-    names = {p.name for p in notebooks(ROOT)}
+    headings = {p.name: _headings(p) for p in notebooks(ROOT)}
     assert sorted(REGISTRY) == sorted(p.name for p in (ROOT / "solutions").iterdir())
     for entries in REGISTRY.values():
-        assert entries and all(n.section.notebook in names and n.name for n in entries)
+        assert entries and all(n.name and n.section.heading in headings[n.section.notebook] for n in entries)
+        assert len({n.text for n in entries}) == len(entries)  # a text twice would count its students twice
+
+
+def test_every_mutant_is_accounted_for_and_named_by_its_assignments_registry(monkeypatch):
+    """Every mutant of every assignment is in NAMED_MUTANTS, each named by an entry of its assignment's
+    registry unless listed as Unnamed with the reason a judge cannot name it."""
+    from course_lib.report.misconceptions import REGISTRY
+
+    monkeypatch.setenv("RECTIFIED_ROOT", str(ROOT))  # this checkout's mutants, whatever course a fixture set
+
+    assert sorted(NAMED_MUTANTS) == sorted(REGISTRY)
+    for assignment, expected in NAMED_MUTANTS.items():
+        mutants = [m.name for m in load_mutants(assignment)]
+        assert sorted(expected) == sorted(mutants), assignment
+        names = {n.name for n in REGISTRY[assignment]}
+        named = [m for m in mutants if not isinstance(expected[m], Unnamed)]
+        assert {expected[m] for m in named} <= names, assignment
+        assert all(expected[m].reason for m in mutants if m not in named), assignment
 
 
 @pytest.mark.sandbox
@@ -342,3 +496,42 @@ def test_the_page_opens_in_chromium_offline_with_its_plots_and_no_console_error(
     assert len(images) == 2 and all(w > 100 for w in images)
     assert headings == ["Overview", "Misconceptions", "Items (test cells)", "Flags to review"]
     assert offline.remote == [] and offline.errors == [] and console == []
+
+
+# The mutant each assignment's report is regraded with (one whose name this registry gained from a judge's
+# constant, so the constant is checked end to end), beside the solution and the blank release.
+REGRADED = {"ex01_activations": "relu_grad(0) = 0.5", "ex02_backprop": "gradient check of the weights only",
+            "ex03_dead_neurons": "hooks left attached",
+            "ex04_leaky_prelu": "build_mlp shares one activation instance between the layers",
+            "ex05_maxout": "width not divisible by k: trailing pieces silently dropped instead of ValueError",
+            "ex06_capstone": "wrong input size of the read-out layer (miscounted conv output length)"}
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", sorted(REGRADED))
+def test_course_report_works_for_every_assignment(assignment, tmp_path, monkeypatch):
+    """Three submissions graded by `course grade` and reported by `course report`: the items are the
+    gradebook's cells, the solution scores every autograded point and the blank none, and only the mutant
+    reproduces a misconception, the one NAMED_MUTANTS says."""
+    monkeypatch.setenv("RECTIFIED_ROOT", str(ROOT))  # this checkout's mutants, whatever course a fixture set
+    mutant = next(m for m in load_mutants(assignment) if m.name == REGRADED[assignment])
+    notebooks = {"solution": fx.solved(ROOT, assignment), "blank": fx.released(ROOT, assignment),
+                 "mutant": mutate(fx.solved(ROOT, assignment), mutant, assignment)}
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
+    results = fx.grade_class(ROOT, tmp_path, assignment, notebooks, monkeypatch)
+    assert {s: g.status for s, g in results.items()} == dict.fromkeys(notebooks, "graded")
+    result = CliRunner().invoke(main, ["report", assignment])
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "reports" / assignment
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
+        cells = {c.name for nb in gb.find_assignment(assignment).notebooks for c in nb.grade_cells}
+    items = _csv(folder / "items.csv")
+    assert {r["cell"] for r in items} == cells and all(int(r["attempted"]) in (0, 3) for r in items)
+    scores = {r["student_id"]: float(r["score"]) for r in _csv(folder / "scores.csv")}
+    assert scores == {s: g.score for s, g in results.items()}
+    assert scores["solution"] == results["solution"].max_score > scores["mutant"] and scores["blank"] == 0
+    found = {r["misconception"]: r["student_ids"] for r in _csv(folder / "misconceptions.csv")}
+    assert set(found.values()) == {"mutant"} and NAMED_MUTANTS[assignment][mutant.name] in found
+    page = (folder / "index.html").read_text()
+    assert all(f"<h2>{h}" in page for h in ("Overview", "Misconceptions", "Items (test cells)", "Flags to review"))

@@ -284,6 +284,14 @@ def _decide_two_layer(data, prepared: Prepared, params: dict) -> str | None:
 WRONG_FACTOR = 1.5
 RIGHT_BELOW, WRONG_ABOVE = 1e-5, 1e-3  # what a gradient check must report for right and wrong gradients
 
+# The misconceptions a gradient check's results reveal: each the end of a message that also holds the numbers.
+CHECK_FAILS_RIGHT = ("does f(p) evaluate the loss at the perturbed parameter p, and is the analytic gradient the one "
+                     "for that same parameter?")
+CHECK_PASSES_WRONG = ("a check must compare the analytic gradient with finite differences of the loss, never with "
+                      "itself")
+CHECK_BLAMES_RIGHT = "only one parameter's gradient was wrong"
+CHECK_EVERY = "check every parameter"
+
 
 def tanh_squared_error_grads(params: dict, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     """The gradients of exercises.ex02.tanh_squared_error (the gradient check's loss) w.r.t. each parameter."""
@@ -338,8 +346,7 @@ def _reported(result, names) -> tuple[dict | None, str | None]:
     if not (isinstance(errors, dict) and all(isinstance(v, float | int) for v in errors.values())):
         raise ValueError("not a result per problem")
     if set(errors) != set(names):
-        return None, (f"returned errors for {sorted(errors)}, but the parameters are {sorted(names)}: "
-                      "check every parameter")
+        return None, f"returned errors for {sorted(errors)}, but the parameters are {sorted(names)}: {CHECK_EVERY}"
     errors = {k: float(v) for k, v in errors.items()}
     if not all(math.isfinite(v) and v >= 0 for v in errors.values()):
         return None, f"the relative errors must be finite and >= 0, got {errors}"
@@ -350,8 +357,7 @@ def _right_problem(errors: dict) -> str | None:
     bad = {k: v for k, v in errors.items() if v > RIGHT_BELOW}
     if bad:
         return (f"gradient_check reported relative errors {bad} for a loss whose gradients are right (expected "
-                f"below {RIGHT_BELOW:g}, the grader's bar): does f(p) evaluate the loss at the perturbed parameter p, and is the analytic "
-                "gradient the one for that same parameter?")
+                f"below {RIGHT_BELOW:g}, the grader's bar): {CHECK_FAILS_RIGHT}")
     return None
 
 
@@ -359,12 +365,10 @@ def _wrong_problem(errors: dict, wrong: str, hidden: bool) -> str | None:
     if errors[wrong] < WRONG_ABOVE:
         where = "a hidden test's parameter" if hidden else f"'{wrong}'"
         return (f"gradient_check passed a loss whose gradient for {where} is {WRONG_FACTOR} times too large "
-                f"(relative error {errors[wrong]:.1e}): a check must compare the analytic gradient with finite "
-                "differences of the loss, never with itself")
+                f"(relative error {errors[wrong]:.1e}): {CHECK_PASSES_WRONG}")
     others = {k: v for k, v in errors.items() if k != wrong and v > RIGHT_BELOW}
     if others:
-        return (f"gradient_check blamed {sorted(others)}, whose gradients are right: only one parameter's "
-                "gradient was wrong")
+        return f"gradient_check blamed {sorted(others)}, whose gradients are right: {CHECK_BLAMES_RIGHT}"
     return None
 
 

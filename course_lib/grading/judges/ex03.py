@@ -116,6 +116,14 @@ RATE_MISCONCEPTIONS = (
      "on which the unit is active (pre-activation > 0)"),
 )
 
+# Misconceptions about how a monitor finds the units and cleans up: whole messages, or the end of one.
+WATCHED_LINEAR_OUTPUTS = ("the monitor watched the Linear layers' outputs, not the inputs of the ReLUs (a norm layer "
+                          "sits between)")
+WATCHED_LINEAR = "the monitor watched the Linear layers instead of the ReLUs"
+NESTED_RELUS = "one per nn.ReLU module in the order of model.modules() (ReLUs inside nested blocks count too)"
+HOOKS_LEFT = ("remove every handle (handle.remove(), e.g. in a finally block) before returning, or every later "
+              "forward pass keeps counting")
+
 RATE_TOLERANCE = {"rtol": 1e-6, "atol": 1e-9}  # rates are ratios of counts: float32 counting is exact here
 
 
@@ -130,7 +138,7 @@ def _misconception(got: list[np.ndarray], build: Callable, seed: int, hidden: bo
         if _same(got, wrong_rates(build(seed, hidden), **kwargs)):
             return message
     if _same(got, wrong_rates(build(seed, hidden), positive, watch=nn.Linear)[:n_relu]):
-        return "the monitor watched the Linear layers' outputs, not the inputs of the ReLUs (a norm layer sits between)"
+        return WATCHED_LINEAR_OUTPUTS
     return None
 
 
@@ -140,9 +148,8 @@ def _count_problem(got: list, want: list, fresh: TestNet, where: str) -> str | N
     if len(got) != len(want):
         if len(got) == n_linear:
             return (f"returned {len(got)} rate vectors for {where}, which has {n_relu} nn.ReLU modules and "
-                    f"{n_linear} nn.Linear layers: the monitor watched the Linear layers instead of the ReLUs")
-        return (f"returned {len(got)} rate vectors for {where}, expected {n_relu}: one per nn.ReLU module in the "
-                "order of model.modules() (ReLUs inside nested blocks count too)")
+                    f"{n_linear} nn.Linear layers: {WATCHED_LINEAR}")
+        return f"returned {len(got)} rate vectors for {where}, expected {n_relu}: {NESTED_RELUS}"
     for i, (g, w) in enumerate(zip(got, want, strict=True)):
         if g.shape != w.shape:
             return f"rate vector {i} has shape {g.shape} for {where}, expected {w.shape}: one rate per unit"
@@ -160,8 +167,7 @@ def _rates_problem(probe, build: Callable[[int, bool], TestNet], seed: int, hidd
     if isinstance(hooks, bool) or not isinstance(hooks, int) or not 0 <= hooks <= MAX_HOOKS:
         return "the check returned no count of hooks"
     if hooks:
-        return (f"left {hooks} hook(s) attached to {where}: remove every handle (handle.remove(), e.g. "
-                "in a finally block) before returning, or every later forward pass keeps counting")
+        return f"left {hooks} hook(s) attached to {where}: {HOOKS_LEFT}"
     if probe.error is not None:
         return str(probe.error)
     try:
@@ -256,6 +262,11 @@ EPOCHS, BATCH_SIZE, OPTIMIZER = 20, 100, "adam"
 MIN_UNITS = 64
 MAX_DEAD_AT_INIT = 0.2
 _TRAINING = threading.Lock()  # one training at a time in this process: torch's global RNG and thread count
+# Misconceptions about how units die, each the end of provoke_death's message (the numbers come before it).
+TOO_FEW_UNITS = "(e.g. two hidden layers of 64) so that the dead fraction means something"
+BORN_DEAD = "make them die during training, not at initialisation"
+TOO_FEW_DIED = "what does one very large update do to a unit's bias?"
+STILL_BORN_DEAD = "born dead, their pre-activation is <= 0 on all of the data, they get no gradient"  # prevent_death
 
 
 @lru_cache(maxsize=16)
@@ -335,8 +346,7 @@ def _common_problem(m: Measured) -> str | None:
         return m.error
     units = sum(r.size for r in m.at_init)
     if units < MIN_UNITS:
-        return (f"the network has {units} ReLU units; use at least {MIN_UNITS} (e.g. two hidden layers of 64) "
-                "so that the dead fraction means something")
+        return f"the network has {units} ReLU units; use at least {MIN_UNITS} {TOO_FEW_UNITS}"
     if not m.finite:
         return ("training diverged (the parameters became nan or inf). A diverged network looks dead everywhere, "
                 "but nothing died: choose a learning rate that still trains")
@@ -357,10 +367,10 @@ def decide_provoke(data, prepared: Prepared, params: dict) -> str | None:
     born, dead = pooled(m.at_init), pooled(m.trained)
     if born > MAX_DEAD_AT_INIT:
         return (f"provoke_death: {born:.0%} of the units are dead before any training (at most "
-                f"{MAX_DEAD_AT_INIT:.0%} may be): make them die during training, not at initialisation")
+                f"{MAX_DEAD_AT_INIT:.0%} may be): {BORN_DEAD}")
     if dead < params["threshold"]:
         return (f"provoke_death: {dead:.0%} of the units are dead after training, fewer than the "
-                f"{params['threshold']:.0%} required: what does one very large update do to a unit's bias?")
+                f"{params['threshold']:.0%} required: {TOO_FEW_DIED}")
     return None
 
 
@@ -377,8 +387,7 @@ def decide_prevent(data, prepared: Prepared, params: dict) -> str | None:
         return f"prevent_death: {problem}"
     dead, born, max_dead = pooled(m.trained), pooled(m.at_init), params["max_dead"]
     if dead > max_dead:
-        why = (f" ({born:.1%} were dead already at initialisation: born dead, their pre-activation is <= 0 on "
-               "all of the data, they get no gradient)" if born > max_dead else "")
+        why = f" ({born:.1%} were dead already at initialisation: {STILL_BORN_DEAD})" if born > max_dead else ""
         return (f"prevent_death: {dead:.1%} of the units are dead after training, more than the {max_dead:.0%} "
                 f"allowed{why}")
     return accuracy_verdict("prevent_death", m.outcome, moons_data(prepared.private).y_test, params["threshold"],

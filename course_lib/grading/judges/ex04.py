@@ -59,6 +59,19 @@ def _wrong(formula):
     return wrong
 
 
+# Misconceptions about PReLU's slopes and build_mlp's layers that the module's parameters and layers show
+# (not its outputs): whole messages, or the part of one that follows the numbers.
+SHARED_SLOPE = "one slope shared across channels"
+NOT_A_PARAMETER = ("the slopes must be an nn.Parameter (self.weight = nn.Parameter(...)); a plain tensor attribute "
+                   "is not in model.parameters(), so the optimizer never updates it and the slopes do not learn")
+SLOPES_NEVER_MOVED = ("the slopes never moved from 0.25 during training: the optimizer does not see them. Are they "
+                      "nn.Parameters (listed by model.parameters())?")
+INIT_IGNORED = "every slope must start at init"
+ACTIVATION_IGNORED = "create activation(width) after each hidden Linear, with the activation passed in"
+OTHER_ACTIVATION = "use only the activation passed in, activation(width), as the nonlinearity"
+SHARED_INSTANCE = ("one PReLU instance is used by several layers, which ties their slopes together: call "
+                   "activation(width) once per layer, for a new module each time")
+
 MISCONCEPTIONS = [
     ModuleMisconception(
         _wrong(lambda x, a, raw, dim: torch.where(x > 0, a * x, x)),
@@ -125,20 +138,18 @@ def _slopes_problem(outcome: ModuleOutcome, args: tuple, values: bool = True) ->
     shapes = outcome.param_shapes
     if "weight" not in shapes:
         if not shapes:
-            return (f"{call} registered no nn.Parameter: the slopes must be an nn.Parameter (self.weight = "
-                    "nn.Parameter(...)); a plain tensor attribute is not in model.parameters(), so the optimizer "
-                    "never updates it and the slopes do not learn")
+            return f"{call} registered no nn.Parameter: {NOT_A_PARAMETER}"
         return f"{call}: name the slopes 'weight' (as torch.nn.PReLU does); found parameters {', '.join(shapes)}"
     if shapes["weight"] in ((), (1,)) and channels > 1:
-        return (f"{call}: the slopes have shape {shapes['weight']}: one slope shared across channels. This "
-                f"exercise wants one slope per channel, shape ({channels},), so each channel learns its own")
+        return (f"{call}: the slopes have shape {shapes['weight']}: {SHARED_SLOPE}. This exercise wants one slope "
+                f"per channel, shape ({channels},), so each channel learns its own")
     if shapes["weight"] != (channels,):
         return f"{call}: the slopes have shape {shapes['weight']}, expected ({channels},)"
     initial = outcome.initial_params.get("weight")
     expected = args[1] if len(args) > 1 else INIT
     if values and (initial is None or initial.shape != (channels,) or not np.allclose(initial, expected)):
         start = np.unique(initial)[:4] if initial is not None else "nothing"
-        return f"{call}: the slopes start at {start}; every slope must start at init = {expected}"
+        return f"{call}: the slopes start at {start}; {INIT_IGNORED} = {expected}"
     return None
 
 
@@ -265,14 +276,11 @@ def _readable_seen(seen) -> bool:
 def _structure_problem(seen: dict) -> str | None:
     """What the layers of the trained model say is wrong with it (read in the kernel)."""
     if not seen["slopes"]:
-        return ("build_mlp(PReLU) holds none of your PReLU layers: create activation(width) after each hidden "
-                "Linear, with the activation passed in")
+        return f"build_mlp(PReLU) holds none of your PReLU layers: {ACTIVATION_IGNORED}"
     if seen["others"]:
-        return (f"build_mlp(PReLU) also holds torch's {', '.join(seen['others'])}: use only the activation "
-                "passed in, activation(width), as the nonlinearity")
+        return f"build_mlp(PReLU) also holds torch's {', '.join(seen['others'])}: {OTHER_ACTIVATION}"
     if any(n > 1 for n in seen["calls"].values()):
-        return ("one PReLU instance is used by several layers, which ties their slopes together: call "
-                "activation(width) once per layer, for a new module each time")
+        return SHARED_INSTANCE
     if not all(seen["calls"].values()):
         return "a PReLU layer of the model is never used in its forward pass"
     return None
@@ -288,13 +296,12 @@ def _architecture_problem(name: str, outcome, arch: dict, prelu: bool) -> str | 
 
 def _slopes_learned_problem(seen: dict) -> str | None:
     if all(np.allclose(s, INIT, atol=1e-4) for s in seen["slopes"].values()):
-        return ("the slopes never moved from 0.25 during training: the optimizer does not see them. Are they "
-                "nn.Parameters (listed by model.parameters())?")
+        return SLOPES_NEVER_MOVED
     for name, s in seen["slopes"].items():
         units = seen["positive"][name].size
         if s.size != units:
-            return (f"the PReLU layer '{name}' has {s.size} slope(s) for {units} channels: one slope shared across "
-                    "channels. Give it one slope per channel, so each channel learns its own")
+            return (f"the PReLU layer '{name}' has {s.size} slope(s) for {units} channels: {SHARED_SLOPE}. Give it "
+                    "one slope per channel, so each channel learns its own")
         if np.ptp(s) < 1e-4:
             return (f"all slopes of the PReLU layer '{name}' learned the same value {s[0]:.3f}: with one "
                     "slope per channel each channel learns its own")

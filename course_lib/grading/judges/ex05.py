@@ -102,6 +102,9 @@ def prepare_forward(params: dict) -> Prepared:
                      "indivisible": _indivisible(rng, hidden)})
 
 
+INDIVISIBLE = "the last pieces belong to no unit; raise ValueError (with a message saying so)"
+
+
 def _forward_misconceptions(k: int) -> list[Misconception]:
     return [
         Misconception(lambda z: _strided(z, k).max(axis=-1),
@@ -143,7 +146,7 @@ def _indivisible_problem(cases: list[dict], data) -> str | None:
             got = f"raised {outcome.error}" if outcome.error else "returned without an error"
             width, k = case["z"].shape[-1], case["k"]
             return (f"maxout_forward(z, k={k}) on z of width {width} {got}: {width} is not divisible by k={k}, so "
-                    "the last pieces belong to no unit; raise ValueError (with a message saying so)")
+                    f"{INDIVISIBLE}")
     return None
 
 
@@ -241,6 +244,8 @@ def decide_backward(data, prepared: Prepared, params: dict) -> str | None:
 # the numbers says which one is right: telling them apart takes a gradient. Guessing the right one of six in
 # each of the 3 visible setups passes with probability 1/216, in the 6 hidden ones 1/46656.
 
+# A gradient check that fails the correct backward: the end of its message (the error and setup come before).
+CHECK_FAILS_CORRECT = "compare backward(dout, cache) with the numerical gradient of sum(forward(z, k)[0] * dout)"
 WRONG_BACKWARDS = {
     "every piece": "sends the gradient to every piece",
     "no dout": "ignores dout (the winner gets 1)",
@@ -323,8 +328,7 @@ def _grad_check_problem(outcomes: list[Outcome], kinds: list[str], layer: str, w
         return (f"maxout_grad_error returned {right.value!r} on {where}: return one non-negative float, the "
                 "largest relative error")
     if value > 1e-6:
-        return (f"maxout_grad_error returned {value:.1e} for a CORRECT {LAYERS[layer]} on {where}: compare "
-                "backward(dout, cache) with the numerical gradient of sum(forward(z, k)[0] * dout)")
+        return f"maxout_grad_error returned {value:.1e} for a CORRECT {LAYERS[layer]} on {where}: {CHECK_FAILS_CORRECT}"
     for kind, what in WRONG_BACKWARDS.items():
         outcome = by_kind[kind]
         wrong = _number(outcome)
@@ -364,6 +368,7 @@ def _z(x, p):
     return torch.nn.functional.linear(x, p["linear.weight"], p["linear.bias"])
 
 
+LINEAR_TOO_NARROW = "so it needs out_features * k"  # a Linear with one output per unit, not k pieces each
 LAYER_MISCONCEPTIONS = [
     ModuleMisconception(lambda x, p, i, o, k: _z(x, p).unflatten(-1, (k, o)).max(dim=-2).values,
                         "the pieces were grouped with stride (z[..., j::out_features]): unit j's pieces are the "
@@ -403,7 +408,7 @@ def decide_layer(data, prepared: Prepared, params: dict) -> str | None:
         shapes, (n_in, n_out, k) = outcome.param_shapes, case.args
         if outcome.error and shapes.get("linear.weight") == (n_out, n_in) and k > 1:
             return (f"{call_text('Maxout', case.args)}: self.linear has {n_out} outputs: each of the {n_out} units "
-                    f"needs k={k} pieces, so it needs out_features * k = {n_out * k}")
+                    f"needs k={k} pieces, {LINEAR_TOO_NARROW} = {n_out * k}")
     return compare_module("Maxout", cases, outcomes, reference_layer, LAYER_MISCONCEPTIONS,
                           bool(params.get("hidden")))
 
@@ -417,6 +422,9 @@ N_HELDOUT = 1000
 # public 4000-sample draw, reaches 0.555-0.630 (mean 0.596) on 1000 held-out examples in the visible cell and
 # 0.557-0.627 in the hidden one: 60/60 each. A linear model reaches about 0.3.
 THRESHOLD = 0.48
+# The MLP's misconceptions about its layers: the end of a message that names the layers found.
+NO_MAXOUT = "use Maxout(in, out, k) for the hidden layers"
+OTHER_NONLINEARITY = "the only nonlinearity should be your Maxout"
 HINTS = [
     Hint(lambda o: o.test_accuracy < 0.36,
          "about what a linear model reaches on MNIST-1D (0.32): is there a Maxout layer between the Linears?"),
@@ -451,10 +459,10 @@ def _readable_layers(layers) -> bool:
 def _layers_problem(layers: list[LayerSpec]) -> str | None:
     """What the description of the model's layers says is wrong with it."""
     if not any(s.kind == "Maxout" for s in layers):
-        return "build_maxout_mlp() holds none of your Maxout layers: use Maxout(in, out, k) for the hidden layers"
+        return f"build_maxout_mlp() holds none of your Maxout layers: {NO_MAXOUT}"
     others = [s.name for s in layers if s.kind == "Other"]
     if others:
-        return f"build_maxout_mlp() also holds {', '.join(others)}: the only nonlinearity should be your Maxout"
+        return f"build_maxout_mlp() also holds {', '.join(others)}: {OTHER_NONLINEARITY}"
     if layers[-1].kind != "Linear" or layers[-1].sizes[-1] != 10 or layers[0].sizes[0] != 40:
         return ("build_maxout_mlp() must map 40 inputs to 10 logits, with a last nn.Linear(..., 10): "
                 f"its layers are {', '.join(s.text() for s in layers)}")

@@ -44,11 +44,12 @@ USES_CNN1D = ("build_model uses course_lib.cnn.cnn1d, the reference CNN of noteb
               "yourself with torch.nn")
 BORROWS_MONITOR = ("dead_fraction uses course_lib.diagnostics (DeadUnitMonitor), the reference it is compared "
                    "with: count the units yourself, with forward hooks")
+READOUT_SIZE = ("Check the input size (40 features) and, after convolutions, the flattened size the read-out Linear "
+                "layer expects")  # the layer sizes do not fit together
 FAILED_STEP = {
     "build": "build_model() raised {}",
     "type": "build_model() returned a {}, not a torch nn.Module",
-    "forward": ("the model fails on a batch of MNIST-1D signals, shape (7, 40): {}. Check the input size (40 "
-                "features) and, after convolutions, the flattened size the read-out Linear layer expects"),
+    "forward": f"the model fails on a batch of MNIST-1D signals, shape (7, 40): {{}}. {READOUT_SIZE}",
 }
 OVER_BUDGET = "use fewer epochs, larger batches or a smaller model"
 HINTS = (
