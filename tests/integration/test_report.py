@@ -42,6 +42,9 @@ MUTANT_MISCONCEPTIONS = {
     "sigmoid_grad = s(1 + s)": "sigmoid_grad used s(1 + s)",
     "tanh_grad missing the square": "tanh_grad returned 1 - tanh(x)",
     "tanh by the overflowing exp formula": OVERFLOWS,  # nan at |x| = 1000, with numpy's overflow warning
+    "leaky_relu default slope 0.011 (near miss)": None,  # near misses: wrong values just past the tolerance
+    "sigmoid off by 1e-3 relative (near miss)": None,
+    "tanh computed in float16 (near miss)": None,
 }
 
 
@@ -74,7 +77,9 @@ NAMED_MUTANTS = {
         "gradient check that always passes": "the gradient check passed a wrong gradient (compared it with itself?)",
         "gradient check whose f ignores the perturbed parameter":
             "the gradient check failed right gradients (f ignores the perturbed parameter?)",
-        "gradient check of the weights only": "the gradient check skipped parameters"},
+        "gradient check of the weights only": "the gradient check skipped parameters",
+        "softmax_loss adds 1e-4 inside the log (near miss)": Unnamed(
+            "its loss has wrong values, and its gradients no longer match it: that fits many mistakes")},
     "ex03_dead_neurons": {
         "pre-activation >= 0 counted as active": "a pre-activation >= 0 was counted as active",
         "rates counted over the first batch only": "rates counted over one batch, not the whole data set",
