@@ -107,6 +107,16 @@ def test_hidden_verdict_describes_an_input_by_shape_and_dtype_only():
     assert "0.123" not in message and "7.65" not in message
 
 
+def test_a_visible_verdict_shows_the_first_wrong_value_at_full_precision_with_its_dtype():
+    inputs = [np.array([0.5, -0.123456789012], dtype=np.float32)]
+    outcomes = [probes.call(lambda a: np.where(a > 0, a, np.float32(0.011) * a), x) for x in inputs]
+    message = elementwise_verdict("f", outcomes, inputs, [reference.leaky_relu(inputs[0])])
+    got, want = float(np.float32(0.011) * inputs[0][1]), float(reference.leaky_relu(inputs[0])[1])
+    assert f"first at index [1]: returned {got!r} (float32), expected {want!r}" in message
+    hidden = elementwise_verdict("f", outcomes, inputs, [reference.leaky_relu(inputs[0])], hidden=True)
+    assert "returned" not in hidden and repr(got) not in hidden
+
+
 def test_overflowing_sigmoid_fails_even_when_its_values_are_right():
     naive = lambda a: (1 / (1 + np.exp(-a))).astype(a.dtype)  # noqa: E731
     with pytest.raises(AssertionError, match="overflow"):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from course_lib.grading.judges.tolerance import tolerance as dtype_tolerance
+from course_lib.grading.judges.verdict import first_difference
 from course_lib.grading.kernel.layers import Probe
 from course_lib.grading.kernel.probes import Outcome
 
@@ -125,7 +126,7 @@ def matches(probe: Probe, name: str, target: np.ndarray, rtol: float = 1e-6, ato
 
 
 def _first_problem(probe: Probe, expected: dict, case: Case, tolerance: tuple[float, float] | None,
-                   warn_free: bool) -> str | None:
+                   warn_free: bool, hidden: bool) -> str | None:
     rtol, atol = tolerance or dtype_tolerance(case.dtype)
     if probe.error:
         return probe.error
@@ -141,7 +142,8 @@ def _first_problem(probe: Probe, expected: dict, case: Case, tolerance: tuple[fl
             return f"{name} has dtype {got.dtype} for {case.dtype} inputs: keep the inputs' dtype"
         if not np.allclose(got.value, want, rtol=rtol, atol=atol, equal_nan=True):
             bad = ~np.isclose(got.value, want, rtol=rtol, atol=atol, equal_nan=True)
-            return f"{name} has wrong values at {int(bad.sum())} of {bad.size} elements"
+            shown = "" if hidden else f" ({first_difference(got.value, want, bad, got.dtype)})"
+            return f"{name} has wrong values at {int(bad.sum())} of {bad.size} elements{shown}"
     if warn_free and probe.warnings:
         return f"numpy warned '{probe.warnings[0]}'"
     return None
@@ -157,7 +159,7 @@ def probe_verdict(name: str, probes: Sequence[Probe], cases: Sequence[Case], exp
     tolerances and skips the dtype check (for comparisons with finite differences); `warn_free` also fails
     a probe during which numpy warned (overflow, invalid value)."""
     failing = [(p, e, c, problem) for p, e, c in zip(probes, expected, cases, strict=True)
-               if (problem := _first_problem(p, e, c, tolerance, warn_free))]
+               if (problem := _first_problem(p, e, c, tolerance, warn_free, hidden))]
     if not failing:
         return None
     for m in misconceptions:

@@ -31,8 +31,16 @@ OVERFLOW = ("numpy warned '{}': use a form that cannot overflow for large |x| (n
             "branches on every element, so it warns too: compute each form where it applies)")
 
 
-def _first_problem(outcome: Outcome, x: np.ndarray, expected: np.ndarray, warn_free: bool) -> str | None:
-    """What is wrong with one outcome (None when it matches)."""
+def first_difference(got: np.ndarray, want: np.ndarray, bad: np.ndarray, dtype: str) -> str:
+    """The first wrong element: where, what came back at full precision (and its dtype), what was expected."""
+    index = tuple(int(k) for k in np.argwhere(bad)[0])
+    where = f" at index {list(index)}" if index else ""
+    return f"first{where}: returned {float(got[index])!r} ({dtype}), expected {float(want[index])!r}"
+
+
+def _first_problem(outcome: Outcome, x: np.ndarray, expected: np.ndarray, warn_free: bool,
+                   hidden: bool) -> str | None:
+    """What is wrong with one outcome (None when it matches); a hidden input's values are never shown."""
     rtol, atol = tolerance(x.dtype)
     if outcome.error:
         return outcome.error
@@ -45,7 +53,8 @@ def _first_problem(outcome: Outcome, x: np.ndarray, expected: np.ndarray, warn_f
         if outcome.warnings and not np.isfinite(outcome.value[bad]).all():  # e.g. inf / inf from exp(1000)
             overflowed = OVERFLOW.format(outcome.warnings[0])
             return f"returned nan or inf at {int(bad.sum())} of {bad.size} elements: {overflowed}"
-        return f"wrong values at {int(bad.sum())} of {bad.size} elements"
+        shown = "" if hidden else f" ({first_difference(outcome.value, expected, bad, outcome.dtype)})"
+        return f"wrong values at {int(bad.sum())} of {bad.size} elements{shown}"
     if warn_free and outcome.warnings:
         return OVERFLOW.format(outcome.warnings[0])
     return None
@@ -74,7 +83,8 @@ def elementwise_verdict(name: str, outcomes: Sequence[Outcome], inputs: Sequence
 
     A known misconception is named first; else the first failing input is described (only by shape and dtype
     when `hidden`, so hidden inputs are never revealed). `warn_free` also fails outcomes that made numpy warn."""
-    problems = [(x, _first_problem(o, x, e, warn_free)) for o, x, e in zip(outcomes, inputs, expected, strict=True)]
+    problems = [(x, _first_problem(o, x, e, warn_free, hidden))
+                for o, x, e in zip(outcomes, inputs, expected, strict=True)]
     failing = [(x, p) for x, p in problems if p]
     if not failing:
         return None
