@@ -161,6 +161,19 @@ def test_a_wrong_two_layer_loss_is_named_locally_and_on_secret_inputs(loss, mess
     assert (message in local) if visible_too else local is None
 
 
+def test_a_float32_loss_is_told_to_keep_the_dtype_not_blamed_on_the_kink():
+    """Its values are right, so no misconception about values may be named (the kink's applied vacuously)."""
+    def float32_loss(params, x, y=None):
+        if y is None:
+            return judge.two_layer_loss(params, x)
+        value, grads = judge.two_layer_loss(params, x, y)
+        return np.float32(value), grads
+
+    local = fx.message_of(ex02.check_two_layer_loss, float32_loss, seed=3)
+    assert "loss has dtype float32 for float64 inputs: keep the inputs' dtype" in local
+    assert judge.NET_KINK.message not in local
+
+
 def _blame_all(loss_fn, params, x, y):
     errors = S["gradient_check"](loss_fn, params, x, y)
     return dict.fromkeys(errors, 1.0) if max(errors.values()) > 1e-3 else errors

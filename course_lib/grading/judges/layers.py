@@ -162,8 +162,9 @@ def probe_verdict(name: str, probes: Sequence[Probe], cases: Sequence[Case], exp
                if (problem := _first_problem(p, e, c, tolerance, warn_free, hidden))]
     if not failing:
         return None
-    for m in misconceptions:
-        if all(m.applies(p, e, c) for p, e, c, _ in failing):
+    wrong_values = [(p, e, c) for p, e, c, _ in failing if not all(matches(p, k, v) for k, v in e.items())]
+    for m in misconceptions:  # a misconception explains wrong values, not a wrong dtype with right values
+        if wrong_values and len(wrong_values) == len(failing) and all(m.applies(p, e, c) for p, e, c in wrong_values):
             return f"{name}: {m.message}"
     _, _, case, problem = failing[0]
     return f"{name}: {problem} on {case.describe(hidden)} ({len(failing)} of {len(probes)} test inputs fail)"
