@@ -17,6 +17,7 @@ from course_lib.grading.kernel.layers import (
     probe_loss,
     train_numpy_classifier,
 )
+from course_lib.grading.kernel.probes import student_error
 
 PARAMS = ("W1", "b1", "W2", "b2")
 AFFINE_GRADS = ("dx", "dw", "db")
@@ -132,7 +133,7 @@ def _errors(gradient_check, problem: dict) -> dict:
     try:
         result = gradient_check(_grader_loss(problem["grads"]), params, problem["x"].copy(), problem["y"].copy())
     except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
-        return {"problem": f"raised {type(err).__name__}: {err}"}
+        return {"problem": f"raised {student_error(err)}"}
     if not isinstance(result, dict):
         return {"problem": f"returned a {type(result).__name__}, not a dict {{parameter name: relative error}}"}
     try:

@@ -27,6 +27,7 @@ from torch import nn
 
 from course_lib.grading import plain
 from course_lib.grading.kernel import channel, modelspec, training
+from course_lib.grading.kernel.probes import student_error
 
 # ---- the grader's networks with planted units -------------------------------------------------------
 
@@ -144,7 +145,7 @@ def probe_rates(firing_rates, net: TestNet) -> RatesProbe:
     try:
         result = firing_rates(net.model, [b.clone() for b in net.batches])
     except Exception as err:  # noqa: BLE001 - a student's bug is data here
-        return RatesProbe(error=f"raised {type(err).__name__}: {err}")
+        return RatesProbe(error=f"raised {student_error(err)}")
     left = hooks_on(net.model)
     try:
         return RatesProbe(plain_rates(result), left)
@@ -197,7 +198,7 @@ def run_dead_fraction(dead_fraction, rates: list[torch.Tensor]) -> tuple[float |
     try:
         return as_float(dead_fraction([r.clone() for r in rates])), None
     except Exception as err:  # noqa: BLE001 - a student's bug is data here
-        return None, f"{type(err).__name__}: {err}"
+        return None, student_error(err)
 
 
 def check_dead_fraction(dead_fraction, seed: int, hidden: bool = False) -> None:
@@ -240,7 +241,7 @@ def probe_setting(setting_fn: Callable, seed: int) -> Setting:
     except modelspec.SpecError as err:
         return Setting(error=str(err))
     except Exception as err:  # noqa: BLE001 - a student's bug is data here
-        return Setting(error=f"{type(err).__name__}: {err}")
+        return Setting(error=student_error(err))
 
 
 def check_provoke(provoke_death, seed: int, threshold: float, hidden: bool = False) -> None:

@@ -13,6 +13,7 @@ from course_lib import diagnostics
 from course_lib.data import Split, mnist1d
 from course_lib.grading.kernel import channel
 from course_lib.grading.kernel.modules import loaded_output, probe_module, record_forward
+from course_lib.grading.kernel.probes import student_error
 from course_lib.grading.kernel.training import TrainingOutcome, train_and_predict
 
 EPOCHS, LR = 10, 1e-2
@@ -80,7 +81,7 @@ def _train(build, given, inspect=None) -> tuple[TrainingOutcome, object, nn.Modu
     try:
         return outcome, inspect(model), model
     except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
-        return TrainingOutcome(error=f"inspecting the trained model failed: {type(err).__name__}: {err}"), None, None
+        return TrainingOutcome(error=f"inspecting the trained model failed: {student_error(err)}"), None, None
 
 
 def _public_accuracy(model: nn.Module | None) -> float | None:
@@ -146,4 +147,4 @@ def check_prelu_mlp(build_mlp, PReLU, seed: int, hidden: bool = False) -> None:
             try:
                 print(_report(report))
             except Exception as err:  # noqa: BLE001 - the report is for the student; it never decides
-                print(f"PReLU MLP: no report ({type(err).__name__}: {err})")
+                print(f"PReLU MLP: no report ({student_error(err)})")

@@ -12,6 +12,7 @@ from torch import nn
 from course_lib.data import Split, mnist1d
 from course_lib.grading.kernel import channel, probes
 from course_lib.grading.kernel.modules import probe_module, record_forward
+from course_lib.grading.kernel.probes import student_error
 from course_lib.grading.kernel.sequential import run_with_weights
 from course_lib.grading.kernel.training import train_and_predict
 
@@ -163,7 +164,7 @@ def check_maxout_mlp(build_maxout_mlp, Maxout, seed: int, hidden: bool = False) 
             try:
                 seen = _inspect_maxouts(Maxout, model, torch.as_tensor(data.x_train))
             except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
-                outcome = type(outcome)(error=f"inspecting the trained model failed: {type(err).__name__}: {err}")
+                outcome = type(outcome)(error=f"inspecting the trained model failed: {student_error(err)}")
         report.append((outcome, seen, model))
         return {"outcome": outcome, "layers": layers, "loaded": loaded,
                 "calls": seen["calls"] if seen is not None else []}
@@ -175,4 +176,4 @@ def check_maxout_mlp(build_maxout_mlp, Maxout, seed: int, hidden: bool = False) 
             try:
                 print(_report(*report[0]))
             except Exception as err:  # noqa: BLE001 - the report is for the student; it never decides
-                print(f"Maxout MLP: no report ({type(err).__name__}: {err})")
+                print(f"Maxout MLP: no report ({student_error(err)})")

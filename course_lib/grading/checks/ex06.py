@@ -30,6 +30,7 @@ from course_lib.grading.kernel.budget import (
     probe_config,
     train_on_budget,
 )
+from course_lib.grading.kernel.probes import student_error
 
 NUM_SAMPLES = 4000  # 3200 training and 800 test signals (the package's own split, 80/20)
 TRAIN_DRAW = 1  # the public draw every graded training uses (the held-out signals are the secret part)
@@ -48,10 +49,6 @@ _RUNS: dict[tuple, tuple[BudgetedRun, nn.Module | None]] = {}
 def data(seed: int) -> Split:
     """MNIST-1D's draw `seed`: x (N, 40) float32 signals, y (N,) labels 0..9, 3200 training and 800 test."""
     return mnist1d(num_samples=NUM_SAMPLES, seed=seed, val=0)
-
-
-def _error(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
 
 
 def _small_array(out) -> np.ndarray | None:
@@ -95,14 +92,14 @@ def _probe_forward(build_model, x: np.ndarray, torch_seed: int) -> dict:
         try:
             model = build_model()
         except Exception as err:  # noqa: BLE001 - a student's bug is a failed test, not a crash of the grader
-            return {"failed": ["build", _error(err)], "shape": None, "output": None}
+            return {"failed": ["build", student_error(err)], "shape": None, "output": None}
         if not isinstance(model, nn.Module):
             return {"failed": ["type", type(model).__name__], "shape": None, "output": None}
         try:
             with torch.no_grad():
                 out = model(torch.as_tensor(x))
         except Exception as err:  # noqa: BLE001
-            return {"failed": ["forward", _error(err)], "shape": None, "output": None}
+            return {"failed": ["forward", student_error(err)], "shape": None, "output": None}
     shape = [int(n) for n in out.shape] if isinstance(out, torch.Tensor) else type(out).__name__
     return {"failed": None, "shape": shape, "output": _small_array(out)}
 
@@ -193,7 +190,7 @@ def _printed_dead_fraction(model: nn.Module, x: torch.Tensor) -> str:
     try:
         return f"{diagnostics.dead_fraction(model, x, diagnostics.RELU_FAMILY) or 0.0:.3f}"
     except Exception as err:  # noqa: BLE001 - only printed
-        return f"cannot be measured ({_error(err)})"
+        return f"cannot be measured ({student_error(err)})"
 
 
 def measure(build_model, training_config, seed: int) -> None:
@@ -247,7 +244,7 @@ def _returned(dead_fraction, model: nn.Module, x: torch.Tensor) -> float | str:
     try:
         return _as_number(dead_fraction(copy.deepcopy(model), x.clone()))
     except Exception as err:  # noqa: BLE001 - a student's bug is a failed test, not a crash of the grader
-        return f"raised {_error(err)}"
+        return f"raised {student_error(err)}"
 
 
 def _borrows_monitor(dead_fraction) -> bool:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from course_lib.grading import plain
+from course_lib.grading.kernel.probes import student_error
 from course_lib.grading.kernel.training import TrainingOutcome, train_and_predict
 from course_lib.train import one_thread
 
@@ -95,7 +96,7 @@ def probe_config(training_config: Callable[[], Mapping]) -> ConfigProbe:
             return ConfigProbe(type_name=type(config).__name__)
         return ConfigProbe([(plain_setting(k), plain_setting(v)) for k, v in config.items()])
     except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
-        return ConfigProbe(error=f"{type(err).__name__}: {err}")
+        return ConfigProbe(error=student_error(err))
 
 
 def _not_a_dict(type_name: str) -> str:

@@ -10,7 +10,6 @@ holds a reference or a label; the verdicts are course_lib.grading.judges.layers'
 """
 
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from course_lib.gradcheck import numerical_gradient
 from course_lib.grading import plain
-from course_lib.grading.kernel.probes import Outcome, call
+from course_lib.grading.kernel.probes import Outcome, call, guarded, student_error
 from course_lib.grading.kernel.training import TrainingOutcome, predicted_classes
 
 
@@ -48,13 +47,8 @@ def _plain(v) -> Outcome:
 
 def _run(body: Callable[[], Probe]) -> Probe:
     """body() with numpy floating-point warnings (not underflow) recorded and exceptions kept as data."""
-    with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn", under="ignore"):
-        warnings.simplefilter("always")
-        try:
-            probe = body()
-        except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
-            probe = Probe(error=f"{type(err).__name__}: {err}")
-    found = tuple(sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)}))
+    probe, error, found = guarded(body)
+    probe = Probe(error=error) if error else probe
     return Probe(probe.values, probe.error, found)
 
 
@@ -73,7 +67,7 @@ def probe_layer(forward: Callable, backward: Callable, args: Sequence, dout: np.
         try:
             result = forward(*(_copy(v) for v in args))
         except Exception as err:  # noqa: BLE001
-            return Probe(error=f"the forward pass raised {type(err).__name__}: {err}")
+            return Probe(error=f"the forward pass raised {student_error(err)}")
         if not (isinstance(result, tuple) and len(result) == 2):
             return Probe(error=f"the forward pass must return a pair (out, cache), not a {type(result).__name__}")
         out, cache = result
@@ -81,7 +75,7 @@ def probe_layer(forward: Callable, backward: Callable, args: Sequence, dout: np.
         try:
             grads = _as_tuple(backward(_copy(dout), cache))
         except Exception as err:  # noqa: BLE001
-            return Probe(values, f"the backward pass raised {type(err).__name__}: {err}")
+            return Probe(values, f"the backward pass raised {student_error(err)}")
         if len(grads) != len(grad_names):
             return Probe(values, f"the backward pass must return {', '.join(grad_names)}: got {len(grads)} value(s)")
         values.update({name: _plain(g) for name, g in zip(grad_names, grads, strict=True)})
@@ -187,7 +181,7 @@ def train_numpy_classifier(loss_fn: Callable, params: dict, x_train: np.ndarray,
     try:
         _sgd(loss_fn, params, x, y, epochs, lr, seed, batch_size)
     except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
-        return TrainingOutcome(error=f"{type(err).__name__}: {err}"), None
+        return TrainingOutcome(error=student_error(err)), None
     seconds = time.perf_counter() - start
     try:
         with np.errstate(all="ignore"):
@@ -196,6 +190,6 @@ def train_numpy_classifier(loss_fn: Callable, params: dict, x_train: np.ndarray,
             raise ValueError(f"got an array of shape {scores.shape}, expected {(len(x_test), n_classes)}")
         predictions = predicted_classes(scores)
     except Exception as err:  # noqa: BLE001
-        return TrainingOutcome(error=f"called without labels, loss(params, x) must return the scores (N, C): "
-                                     f"{type(err).__name__}: {err}"), params
+        return TrainingOutcome(error="called without labels, loss(params, x) must return the scores (N, C): "
+                                     + student_error(err)), params
     return TrainingOutcome(None, seconds, None, sum(v.size for v in params.values()), predictions=predictions), params

@@ -24,6 +24,7 @@ from torch import nn
 
 from course_lib.diagnostics import hooked_forward
 from course_lib.grading import plain
+from course_lib.grading.kernel.probes import student_error
 
 
 @plain.registered
@@ -60,10 +61,6 @@ class ModuleOutcome:
 
 def _numpy(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().cpu().numpy().astype(np.float64)
-
-
-def _error(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
 
 
 def _run(module: nn.Module, case: ModuleCase, leaves: dict[str, torch.Tensor]) -> dict:
@@ -130,7 +127,7 @@ def probe_module(cls: Callable[..., nn.Module], case: ModuleCase, seed: int = 0)
     except NotAModule as err:
         return ModuleOutcome(error=str(err))
     except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
-        return ModuleOutcome(error=f"constructing it failed: {_error(err)}")
+        return ModuleOutcome(error=f"constructing it failed: {student_error(err)}")
     if case.x.dtype == np.float64:
         module = module.double()  # as a user would for a float64 input
     made_of = _made_of(module)
@@ -142,7 +139,7 @@ def probe_module(cls: Callable[..., nn.Module], case: ModuleCase, seed: int = 0)
         named = dict(module.named_parameters())
         return ModuleOutcome(**made_of, **_run(module, case, {n: named[n] for n in case.params}))
     except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
-        return ModuleOutcome(**made_of, error=_error(err))
+        return ModuleOutcome(**made_of, error=student_error(err))
 
 
 def loaded_output(build: Callable[[], nn.Module], params: Mapping[str, np.ndarray], x: np.ndarray,
@@ -164,7 +161,7 @@ def loaded_output(build: Callable[[], nn.Module], params: Mapping[str, np.ndarra
     except NotAModule as err:
         return ModuleOutcome(error=str(err))
     except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
-        return ModuleOutcome(error=_error(err))
+        return ModuleOutcome(error=student_error(err))
 
 
 def record_forward(model: nn.Module, x: torch.Tensor, modules: Mapping[str, nn.Module],

@@ -9,11 +9,14 @@ the next call's input or the reference's.
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 
 from course_lib.grading import plain
 from course_lib.grading.kernel.inputs import elementwise_inputs
+
+T = TypeVar("T")
 
 
 @plain.registered
@@ -39,18 +42,30 @@ def _plain(result) -> Outcome:
     return Outcome(array.astype(np.float64), str(array.dtype), type_name)
 
 
-def call(fn: Callable, *args) -> Outcome:
-    """fn(*copies of args) as an Outcome; an exception becomes `error` ("ValueError: message") and numpy
-    floating-point warnings (overflow, invalid value, division by zero; not harmless underflow) are kept."""
-    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+def student_error(err: BaseException) -> str:
+    """How a check reports an exception the student's code raised: "ValueError: message"."""
+    return f"{type(err).__name__}: {err}"
+
+
+def guarded(body: Callable[[], T]) -> tuple[T | None, str | None, tuple[str, ...]]:
+    """(body(), None, warnings), or (None, student_error, warnings) when it raised: a student's bug is data
+    here, not a crash of the grader. The warnings are the numpy floating-point ones it caused (overflow,
+    invalid value, division by zero; not harmless underflow), sorted and without repeats."""
+    result, error = None, None
     with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn", under="ignore"):
         warnings.simplefilter("always")
         try:
-            outcome = _plain(fn(*copies))
-        except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
-            outcome = Outcome(None, error=f"{type(err).__name__}: {err}")
-    found = tuple(sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)}))
-    return replace(outcome, warnings=found)
+            result = body()
+        except Exception as err:  # noqa: BLE001 - the one place a probe catches what the student's code raised
+            error = student_error(err)
+    return result, error, tuple(sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)}))
+
+
+def call(fn: Callable, *args) -> Outcome:
+    """fn(*copies of args) as an Outcome (see `guarded` for errors and warnings)."""
+    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    outcome, error, found = guarded(lambda: _plain(fn(*copies)))
+    return replace(Outcome(None, error=error) if error else outcome, warnings=found)
 
 
 def call_each(fn: Callable, inputs: Sequence[np.ndarray], *extra) -> list[Outcome]:

@@ -19,6 +19,7 @@ from torch import nn
 
 from course_lib.grading import plain
 from course_lib.grading.kernel.modules import ModuleOutcome
+from course_lib.grading.kernel.probes import student_error
 
 MAX_LAYERS, MAX_WIDTH, MAX_K, MAX_PARAMETERS = 32, 4096, 64, 4_000_000
 
@@ -122,4 +123,4 @@ def run_with_weights(build: Callable[[], nn.Module], maxout_class: type, seed: i
         return layers, ModuleOutcome(output=out.detach().numpy().astype(np.float64),
                                      output_dtype=str(out.dtype).removeprefix("torch."))
     except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
-        return layers, ModuleOutcome(error=f"{type(err).__name__}: {err}")
+        return layers, ModuleOutcome(error=student_error(err))

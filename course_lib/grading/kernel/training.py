@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from course_lib.grading import plain
+from course_lib.grading.kernel.probes import student_error
 from course_lib.train import fit
 
 
@@ -59,7 +60,7 @@ def train_and_predict(build_model: Callable[[], torch.nn.Module], x_train, y_tra
     try:
         model = model if model is not None else build(build_model, seed)
     except Exception as err:  # noqa: BLE001 - a student's bug is data here, not a crash of the grader
-        return TrainingOutcome(error=f"{type(err).__name__}: {err}"), None
+        return TrainingOutcome(error=student_error(err)), None
     try:
         start = time.perf_counter()
         fit(model, (x_train, y_train), epochs, lr, optimizer=optimizer, batch_size=batch_size, seed=seed,
@@ -71,4 +72,4 @@ def train_and_predict(build_model: Callable[[], torch.nn.Module], x_train, y_tra
         n_parameters = sum(p.numel() for p in model.parameters())
         return TrainingOutcome(None, seconds, None, n_parameters, predictions=predictions), model
     except Exception as err:  # noqa: BLE001
-        return TrainingOutcome(error=f"{type(err).__name__}: {err}"), model
+        return TrainingOutcome(error=student_error(err)), model
