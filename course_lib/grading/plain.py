@@ -7,7 +7,7 @@ class was registered by the grader's own modules), so a record written by a stud
 safely outside the sandbox.
 
     {"array": {"dtype": "float32", "shape": [2], "flat": [0.5, "nan"]}}    # np.array([0.5, nan], float32)
-    {"data": "course_lib.grading.probes.Outcome", "fields": {...}}          # a registered dataclass
+    {"data": "course_lib.grading.kernel.probes.Outcome", "fields": {...}}   # a registered dataclass
 """
 
 import dataclasses
