@@ -11,14 +11,18 @@ from pathlib import Path
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
-from traitlets.config.loader import PyFileConfigLoader
+from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
 
 from course_lib.paths import course_root
 
 
 def course_config(root: Path | None = None, db_url: str | None = None) -> Config:
-    """The course's nbgrader config, with CourseDirectory.root = `root` and, if given, the gradebook URL."""
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root())).load_config()
+    """The course's nbgrader config, with CourseDirectory.root = `root` and, if given, the gradebook URL; as
+    nbgrader itself does, a course without nbgrader_config.py gets nbgrader's defaults."""
+    try:
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root())).load_config()
+    except ConfigFileNotFound:  # a course folder without one (e.g. lecture notebooks only): nbgrader's defaults
+        config = Config()
     config.CourseDirectory.root = str(root or course_root())
     if db_url:
         config.CourseDirectory.db_url = db_url
