@@ -18,14 +18,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.browsing import CHROMIUM, CHROMIUM_ARGS, SHOTS, Offline
 from tests.conftest import ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = ROOT / "test-artifacts" / "screenshots"
 COURSE = str(Path(sys.executable).parent / "course")
-LOCAL_SCHEMES = ("file:", "data:", "about:", "blob:")
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 
@@ -42,33 +38,6 @@ def browser():
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-class Offline:
-    """A page whose every request other than file:, data: and about: is aborted and remembered."""
-
-    def __init__(self, browser):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 800})
-        self.page = self.context.new_page()
-        self.remote: list[str] = []
-        self.errors: list[str] = []
-        self.page.route("**/*", self._route)
-        self.page.on("pageerror", lambda err: self.errors.append(str(err)))
-
-    def _route(self, route):
-        if route.request.url.startswith(LOCAL_SCHEMES):
-            route.continue_()
-        else:
-            self.remote.append(route.request.url)
-            route.abort()
-
-    def shot(self, name: str) -> Path:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=SHOTS / name)
-        return SHOTS / name
-
-    def close(self):
-        self.context.close()
 
 
 @pytest.fixture

@@ -250,7 +250,8 @@ def test_items_are_listed_hardest_first(graded):
     _, _, written, _ = graded
     shares = [float(r["mean_score"]) / float(r["points"]) for r in _csv(written.folder / "items.csv")
               if r["mean_score"] != "" and float(r["points"])]
-    assert shares == sorted(shares) and shares[0] < 1
+    # items.csv rounds mean_score to 4 decimals: equal shares of cells with other points may read 0.73685, 0.7368
+    assert all(a <= b + 1e-4 for a, b in zip(shares, shares[1:], strict=False)) and shares[0] < 1
 
 
 @pytest.mark.sandbox
@@ -483,7 +484,8 @@ def test_every_mutant_is_accounted_for_and_named_by_its_assignments_registry(mon
 @pytest.mark.chromium
 def test_the_page_opens_in_chromium_offline_with_its_plots_and_no_console_error(graded):
     from playwright.sync_api import sync_playwright
-    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Offline
+
+    from tests.browsing import CHROMIUM, CHROMIUM_ARGS, Offline
 
     _, _, written, _ = graded
     with sync_playwright() as playwright:
