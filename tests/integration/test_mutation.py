@@ -21,7 +21,8 @@ def test_solution_full_blank_zero_every_mutant_killed_by_both_graders(assignment
     assert result.graded is not None, result.skipped
     for graded in (result, result.graded):
         assert graded.solution.max_points > 0
-        assert graded.solution.points == graded.solution.max_points, graded.solution.failed_tests
+        assert graded.solution.points == graded.solution.max_points, (graded.solution.failed_tests,
+                                                                      graded.solution.messages)
         assert graded.blank.points == 0
         survivors = [name for name in graded.mutants if name not in graded.killed]
         assert not survivors

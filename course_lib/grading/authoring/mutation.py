@@ -34,6 +34,7 @@ class Score:
     points: float
     max_points: float
     failed_tests: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()  # under `course grade`: what the grader said in each failed test cell
 
 
 @dataclass
@@ -100,7 +101,8 @@ def _course_grade_scores(root: Path, assignment: str, workers: int) -> dict[str,
     results = grade(assignment, CourseFolders(root).step("submitted"), workers, limits, progress=False,
                     db_url=f"sqlite:///{root / 'graded.db'}", root=root)
     return {g.student_id: Score(g.student_id, g.score, g.max_score,
-                                tuple(cell for cell, points in g.cell_scores.items() if points == 0))
+                                tuple(cell for cell, points in g.cell_scores.items() if points == 0),
+                                tuple(f"{cell}: {text}" for cell, text in g.messages.items()) + g.flags)
             for g in results}
 
 
@@ -129,7 +131,8 @@ def mutation_test(assignment: str, workers: int | None = None, sandboxed: bool =
 def _line(name: str, r: MutationResult) -> list[str]:
     line = (f"{name:<32} {r.solution.points:>4g} / {r.solution.max_points:<3g} {r.blank.points:>8g} "
             f"{len(r.killed):>7} / {len(r.mutants):<6}")
-    return [line] + [f"    survived: {m}" for m in r.mutants if m not in r.killed]
+    lost = [f"    solution lost {m}" for m in r.solution.messages] if r.solution.points < r.solution.max_points else []
+    return [line] + lost + [f"    survived: {m}" for m in r.mutants if m not in r.killed]
 
 
 def format_table(results: list[MutationResult]) -> str:
