@@ -122,6 +122,23 @@ def test_each_secret_seed_plants_other_dead_units():
     assert not np.array_equal(*weights)
 
 
+@pytest.mark.parametrize("check", ["ex06.dead_fraction", "ex06.dead_fraction_cnn"])
+def test_no_answer_that_skips_the_count_passes_for_any_secret(check):
+    """Each check holds a planted network and its twin with one more dead unit: the same shapes, other answers.
+    A constant (0.0933 passed the CNN check for 1 secret in 4 before) or a guess from the architecture alone
+    is wrong on one of the two, whatever the secret."""
+    for student in [f"student{i}" for i in range(12)]:
+        served = judges.serve(check, judges.secret_params(check, {"seed": 1, "hidden": False}, b"k", A, student))
+        network, twin = served.given[:2]
+        assert [np.shape(a.get("weight")) for _, a in network["spec"]] == \
+            [np.shape(a.get("weight")) for _, a in twin["spec"]]
+        answers = [dead_units.reference(m["spec"], m["x"]) for m in (network, twin)]
+        assert answers[0] != answers[1]
+        for guess in answers:
+            forged = {"borrows": False, "returned": [guess] * len(served.given)}
+            assert judges.verdict_on(served, judges.roundtrip(forged)), (student, guess)
+
+
 # ---- wrong work fails with its message ---------------------------------------------------------------
 
 

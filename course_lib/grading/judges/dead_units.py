@@ -6,11 +6,15 @@ input) is > 0 on no example of x; a conv layer's unit is a channel, active if it
 The reference is course_lib.diagnostics.DeadUnitMonitor, which never enters an ex06 sandbox.
 """
 
+import copy
+
+import numpy as np
 import torch
 from torch import nn
 
 from course_lib import diagnostics
 from course_lib.grading.judges.tolerance import FRACTION_ATOL
+from course_lib.grading.kernel import planted
 
 COUNTED = diagnostics.RELU_FAMILY  # maxout pieces are not counted by ex06's dead_fraction
 BATCH_SIZES = (16, 32, 50, 64, 100, 128, 200, 256, 500, 512, 1000, 1024)
@@ -26,6 +30,28 @@ MISTAKES = {
     "batch": "counted over one batch instead of the whole data set: a unit that fires only on a later example "
              "is alive",
 }
+
+
+def reference(spec: list, x: np.ndarray) -> float:
+    """The host's dead fraction of the planted network `spec` on x (N, ...)."""
+    return diagnostics.dead_fraction(planted.build(spec), torch.as_tensor(x), COUNTED) or 0.0
+
+
+def twin(spec: list, x: np.ndarray, rng: np.random.Generator) -> list:
+    """A copy of the planted network `spec` with one more dead unit (a live unit, drawn by rng, of a layer
+    feeding a counted activation, given bias -1 and no weights). Same shapes, another answer: a constant, or
+    any answer worked out from the architecture alone, cannot be right on both."""
+    fraction = reference(spec, x)
+    counted = {module.__name__ for module in COUNTED}
+    feeding = [i for i, (name, _) in enumerate(spec[:-1]) if name in ("Linear", "Conv1d") and spec[i + 1][0] in counted]
+    units = [(i, unit) for i in feeding for unit in range(len(spec[i][1]["bias"]))]
+    for pick in rng.permutation(len(units)):
+        layer, unit = units[pick]
+        other = copy.deepcopy(spec)
+        planted.kill(other[layer][1], unit, "bias")
+        if reference(other, x) != fraction:
+            return other
+    raise ValueError("every counted unit of this planted network is dead already")
 
 
 def _pre_activations(model: nn.Module, x: torch.Tensor) -> tuple[list, list]:

@@ -205,24 +205,35 @@ def decide_bonus(data, prepared: Prepared, params: dict) -> str | None:
 # ---- dead_fraction on planted networks --------------------------------------------------------------
 
 
-def prepare_dead_fraction(params: dict) -> Prepared:
-    """An MLP with planted dead units (hidden: also a small 1-D CNN on random signals)."""
-    models = [("a hand-built MLP", *planted.mlp(params["seed"]))]
-    if params.get("hidden"):
-        rng = np.random.default_rng([params["seed"], 65])
-        models.append(("a hand-built 1-D CNN", *planted.cnn(params["seed"], rng.normal(size=(1100, 20)))))
+def _and_twin(what: str, spec: list, x: np.ndarray, seed: int) -> list[tuple]:
+    """A planted network and its twin with one more dead unit (see dead_units.twin): (what, spec, x) each."""
+    other = dead_units.twin(spec, x, np.random.default_rng([seed, 66]))
+    return [(what, spec, x), (f"{what} with one more dead unit", other, x)]
+
+
+def _prepared(models: list[tuple]) -> Prepared:
     return Prepared([{"spec": spec, "x": x} for _, spec, x in models], [what for what, _, _ in models])
 
 
+def prepare_dead_fraction(params: dict) -> Prepared:
+    """An MLP with planted dead units and its twin (hidden: also a small 1-D CNN on random signals)."""
+    models = _and_twin("a hand-built MLP", *planted.mlp(params["seed"]), params["seed"])
+    if params.get("hidden"):
+        rng = np.random.default_rng([params["seed"], 65])
+        models.append(("a hand-built 1-D CNN", *planted.cnn(params["seed"], rng.normal(size=(1100, 20)))))
+    return _prepared(models)
+
+
 def prepare_dead_fraction_cnn(params: dict) -> Prepared:
-    """A CNN the size of the solution's (25 channels per layer) with planted dead channels, over MNIST-1D
-    signals: graded, held-out signals of a secret draw; locally the training signals of the notebook's draw."""
+    """A CNN the size of the solution's (25 channels per layer) with planted dead channels, and its twin, over
+    MNIST-1D signals: graded, held-out signals of a secret draw; locally the training signals of the notebook's
+    draw."""
     if _graded(params):
         x = heldout_mnist1d(params["shared_seed"], N_HELDOUT)[0]
     else:
         x = mnist1d(num_samples=NUM_SAMPLES, seed=params["seed"], val=0).x_train
     spec, x = planted.cnn(params["seed"], x, channels=25)
-    return Prepared([{"spec": spec, "x": x}], [f"a 1-D CNN with 75 channels on {len(x)} MNIST-1D signals"])
+    return _prepared(_and_twin(f"a 1-D CNN with 75 channels on {len(x)} MNIST-1D signals", spec, x, params["seed"]))
 
 
 def _returned_ok(value) -> bool:

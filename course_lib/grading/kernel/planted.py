@@ -51,7 +51,7 @@ def _conv(rng: np.random.Generator, c_in: int, c_out: int, kernel: int, stride: 
             "bias": rng.normal(scale=0.1, size=c_out).astype(np.float32), "stride": stride, "padding": 1}
 
 
-def _kill(layer: dict, unit: int, how: str, tap: int = 0, cut: float = 8.0) -> None:
+def kill(layer: dict, unit: int, how: str, tap: int = 0, cut: float = 8.0) -> None:
     """Make `unit` dead ("bias": pre-activation -1 everywhere; "zero": exactly 0) or "rare" (it sees one input
     through weight 1 at `tap` and fires only where that input is above `cut`)."""
     layer["weight"][unit] = 0.0
@@ -74,7 +74,8 @@ def mlp(seed: int) -> tuple[list, np.ndarray]:
 
     Layer 1: 1-3 units with bias -1 and one with pre-activation exactly 0 (all dead), one that fires only on
     one example late in x (alive); layer 2: 1-3 units with bias -1 (dead although LeakyReLU outputs a little).
-    The widths and counts vary with the seed, so no fraction can be guessed; the host counts."""
+    The widths and counts vary with the seed and the host counts; the judge also sends a twin with one more
+    dead unit (judges.dead_units.twin), so that no fraction can be guessed."""
     rng = np.random.default_rng([seed, 60])
     x, spike = _spiked(rng.normal(size=(1100, 6)), rng)
     h1, h2 = int(rng.integers(10, 17)), int(rng.integers(6, 11))
@@ -82,11 +83,11 @@ def mlp(seed: int) -> tuple[list, np.ndarray]:
     units = rng.permutation(h1)
     n_bias = int(rng.integers(1, 4))
     for unit in units[:n_bias]:
-        _kill(first, int(unit), "bias")
-    _kill(first, int(units[n_bias]), "zero")
-    _kill(first, int(units[n_bias + 1]), "rare", tap=spike)
+        kill(first, int(unit), "bias")
+    kill(first, int(units[n_bias]), "zero")
+    kill(first, int(units[n_bias + 1]), "rare", tap=spike)
     for unit in rng.choice(h2, size=int(rng.integers(1, 4)), replace=False):
-        _kill(second, int(unit), "bias")
+        kill(second, int(unit), "bias")
     spec = [("Linear", first), ("ReLU", {}), ("Linear", second), ("LeakyReLU", {"negative_slope": 0.1}),
             ("Linear", _linear(rng, h2, 3))]
     return spec, x
@@ -104,13 +105,13 @@ def cnn(seed: int, x: np.ndarray, channels: int = 6) -> tuple[list, np.ndarray]:
     length = x.shape[1]
     convs = [_conv(rng, 1, channels, 5, 2), _conv(rng, channels, channels, 3, 2), _conv(rng, channels, channels, 3, 1)]
     units = rng.permutation(channels)
-    _kill(convs[0], int(units[0]), "zero")
-    _kill(convs[0], int(units[1]), "rare", tap=2)  # the centre tap of the 5-wide kernel
+    kill(convs[0], int(units[0]), "zero")
+    kill(convs[0], int(units[1]), "rare", tap=2)  # the centre tap of the 5-wide kernel
     for unit in units[2:2 + int(rng.integers(1, 4))]:
-        _kill(convs[0], int(unit), "bias")
+        kill(convs[0], int(unit), "bias")
     for conv, low in ((convs[1], 1), (convs[2], 0)):
         for unit in rng.choice(channels, size=int(rng.integers(low, 4)), replace=False):
-            _kill(conv, int(unit), "bias")
+            kill(conv, int(unit), "bias")
     out_length = ((length + 2 - 5) // 2 + 1 + 2 - 3) // 2 + 1
     prelu = {"weight": rng.uniform(0.05, 0.3, size=channels).astype(np.float32)}
     spec = [("Unflatten", {"length": length}), ("Conv1d", convs[0]), ("ReLU", {}), ("Conv1d", convs[1]),
