@@ -132,7 +132,7 @@ def test_no_answer_that_skips_the_count_passes_for_any_secret(check):
         network, twin = served.given[:2]
         assert [np.shape(a.get("weight")) for _, a in network["spec"]] == \
             [np.shape(a.get("weight")) for _, a in twin["spec"]]
-        answers = [dead_units.reference(m["spec"], m["x"]) for m in (network, twin)]
+        answers = [dead_units.reference(planted.build(m["spec"]), torch.as_tensor(m["x"])) for m in (network, twin)]
         assert answers[0] != answers[1]
         for guess in answers:
             forged = {"borrows": False, "returned": [guess] * len(served.given)}

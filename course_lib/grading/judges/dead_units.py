@@ -32,16 +32,20 @@ MISTAKES = {
 }
 
 
-def reference(spec: list, x: np.ndarray) -> float:
-    """The host's dead fraction of the planted network `spec` on x (N, ...)."""
-    return diagnostics.dead_fraction(planted.build(spec), torch.as_tensor(x), COUNTED) or 0.0
+def reference(model: nn.Module, x: torch.Tensor) -> float:
+    """The host's dead fraction of `model` on x (N, ...): 0.0 for a model with no counted units."""
+    return diagnostics.dead_fraction(model, x, COUNTED) or 0.0
+
+
+def _planted_reference(spec: list, x: np.ndarray) -> float:
+    return reference(planted.build(spec), torch.as_tensor(x))
 
 
 def twin(spec: list, x: np.ndarray, rng: np.random.Generator) -> list:
     """A copy of the planted network `spec` with one more dead unit (a live unit, drawn by rng, of a layer
     feeding a counted activation, given bias -1 and no weights). Same shapes, another answer: a constant, or
     any answer worked out from the architecture alone, cannot be right on both."""
-    fraction = reference(spec, x)
+    fraction = _planted_reference(spec, x)
     counted = {module.__name__ for module in COUNTED}
     feeding = [i for i, (name, _) in enumerate(spec[:-1]) if name in ("Linear", "Conv1d") and spec[i + 1][0] in counted]
     units = [(i, unit) for i in feeding for unit in range(len(spec[i][1]["bias"]))]
@@ -49,7 +53,7 @@ def twin(spec: list, x: np.ndarray, rng: np.random.Generator) -> list:
         layer, unit = units[pick]
         other = copy.deepcopy(spec)
         planted.kill(other[layer][1], unit, "bias")
-        if reference(other, x) != fraction:
+        if _planted_reference(other, x) != fraction:
             return other
     raise ValueError("every counted unit of this planted network is dead already")
 
@@ -102,7 +106,7 @@ def verdict(name: str, returned, model: nn.Module, x: torch.Tensor, what: str, h
     the reference's count on (model, x); else a message naming the likely mistake."""
     if isinstance(returned, str):
         return f"{name}: dead_fraction {returned} on {what}"
-    expected = diagnostics.dead_fraction(model, x, COUNTED) or 0.0  # 0.0 for a model with none
+    expected = reference(model, x)
     if abs(returned - expected) <= FRACTION_ATOL:
         return None
     mistakes = dict.fromkeys(MISTAKES["batch" if key.startswith("batch") else key]
